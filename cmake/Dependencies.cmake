@@ -1,0 +1,26 @@
+# pybind11 comes from the build environment (pyproject's build-system.requires).
+if(NOT SKBUILD_PROJECT_VERSION)
+  set(SKBUILD_PROJECT_VERSION "0.0.0+dev")
+endif()
+set(PYBIND11_FINDPYTHON ON)
+find_package(Python COMPONENTS Interpreter Development.Module REQUIRED)
+find_package(pybind11 CONFIG REQUIRED)
+
+# OpenMP: AUTO uses it when found (and says loudly when not), ON requires it, OFF builds single-threaded.
+set(TURBOREC_OPENMP "AUTO" CACHE STRING "AUTO, ON (required) or OFF")
+set_property(CACHE TURBOREC_OPENMP PROPERTY STRINGS AUTO ON OFF)
+set(TURBOREC_HAS_OPENMP OFF)
+if(NOT TURBOREC_OPENMP STREQUAL "OFF")
+  if(TURBOREC_OPENMP STREQUAL "ON")
+    find_package(OpenMP REQUIRED COMPONENTS CXX)
+  else()
+    find_package(OpenMP COMPONENTS CXX)
+  endif()
+  if(OpenMP_CXX_FOUND)
+    set(TURBOREC_HAS_OPENMP ON)
+  else()
+    message(WARNING "turborec: OpenMP not found; building SINGLE-THREADED kernels. "
+                    "Install libgomp/libomp or pass -DTURBOREC_OPENMP=ON to make this an error.")
+  endif()
+endif()
+message(STATUS "turborec: OpenMP ${TURBOREC_HAS_OPENMP}")

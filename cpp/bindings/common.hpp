@@ -1,0 +1,70 @@
+#pragma once
+// Helpers shared by the binding files: array checks and CSR views. Bindings are thin: the Python
+// layer validates user input and converts it once; these checks only guard the C++ core's contract
+// (dtype, contiguity, shapes) so a wrong call from Python can never crash the process.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "turborec/csr.hpp"
+
+namespace turborec::bind {
+
+namespace py = pybind11;
+
+template <class T>
+using carray = py::array_t<T, py::array::c_style>;  // registered with .noconvert(): no silent copies
+
+inline void require(bool cond, const std::string& message) {
+  if (!cond) throw py::value_error(message);
+}
+
+template <class T>
+void check_ndim(const carray<T>& a, int ndim, const char* name) {
+  require(a.ndim() == ndim, std::string(name) + ": expected " + std::to_string(ndim) + "-d array, got " +
+                                std::to_string(a.ndim()) + "-d");
+}
+
+// A CSR matrix crossing the boundary as its three arrays plus a shape.
+struct CsrArrays {
+  py::array indptr;
+  carray<int32_t> indices;
+  std::optional<carray<float>> data;
+  int64_t n_rows;
+  int64_t n_cols;
+};
+
+// Calls f(CsrView<int32_t>) or f(CsrView<int64_t>) by the dtype of indptr, after checking shapes.
+template <class F>
+decltype(auto) with_csr(const CsrArrays& a, const char* name, F&& f) {
+  const std::string n(name);
+  require(a.indptr.ndim() == 1 && a.indptr.shape(0) == a.n_rows + 1,
+          n + ": indptr must have n_rows + 1 = " + std::to_string(a.n_rows + 1) + " entries");
+  require(a.indptr.flags() & py::array::c_style, n + ": indptr must be contiguous");
+  require(a.indices.ndim() == 1, n + ": indices must be 1-d");
+  if (a.data) require(a.data->ndim() == 1 && a.data->shape(0) == a.indices.shape(0), n + ": data and indices differ in length");
+  auto make = [&](auto tag) {
+    using Ptr = decltype(tag);
+    CsrView<Ptr> v;
+    v.n_rows = a.n_rows;
+    v.n_cols = a.n_cols;
+    v.indptr = static_cast<const Ptr*>(a.indptr.data());
+    v.indices = a.indices.data();
+    v.data = a.data ? a.data->data() : nullptr;
+    require(static_cast<int64_t>(v.indptr[a.n_rows]) <= a.indices.shape(0),
+            n + ": indptr[-1] exceeds the number of stored entries");
+    return v;
+  };
+  if (py::isinstance<py::array_t<int32_t>>(a.indptr) && a.indptr.itemsize() == 4) return f(make(int32_t{}));
+  if (py::isinstance<py::array_t<int64_t>>(a.indptr) && a.indptr.itemsize() == 8) return f(make(int64_t{}));
+  throw py::type_error(n + ": indptr must be int32 or int64");
+}
+
+void bind_config(py::module_& m);
+void bind_topk(py::module_& m);
+
+}  // namespace turborec::bind

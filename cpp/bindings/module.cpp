@@ -1,0 +1,8 @@
+// The compiled module turborec._core: one bind_<feature> call per feature file.
+#include "common.hpp"
+
+PYBIND11_MODULE(_core, m) {
+  m.doc() = "turborec's compiled kernels (private: use the turborec package)";
+  turborec::bind::bind_config(m);
+  turborec::bind::bind_topk(m);
+}

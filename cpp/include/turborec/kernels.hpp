@@ -1,0 +1,51 @@
+#pragma once
+// The per-instruction-set kernels, reached through a table of function pointers.
+//
+// Each table is compiled from the same generic source (cpp/src/kernels/kernels_body.inl) with its own
+// compiler flags into its own namespace; callers pick the table once per call with kernels(), never
+// inside loops. Kernels take raw pointers and sizes only and never allocate.
+#include <cstdint>
+
+#include "turborec/simd_level.hpp"
+
+namespace turborec {
+
+// Most queries one dot_topk call may take (its per-query cursors live on the stack).
+constexpr int64_t kDotMaxQueries = 1024;
+
+struct KernelTable {
+  SimdLevel level;
+
+  // ---- top-k selection --------------------------------------------------------------------------
+  // Offer scores[j] (ids id_base + j) for j in [0, n) to one heap of size k. Returns false if a score
+  // is NaN (the scan still completes).
+  bool (*topk_scan)(const float* scores, int64_t n, int32_t id_base, int k, float* heap_vals,
+                    int32_t* heap_ids);
+
+  // ---- fused dot-product top-k ------------------------------------------------------------------
+  int dot_mr;  // queries per micro-tile
+  int dot_nr;  // items per micro-tile (packed panel width)
+  // Pack items (m, d) row-major into panels of dot_nr items laid out [panel][d][dot_nr], zero-padded
+  // to a multiple of dot_nr items. `packed` holds round_up(m, dot_nr) * d floats.
+  void (*dot_pack_items)(const float* items, int64_t m, int d, float* packed);
+  // For `nq` queries (row-major, stride d) offer every score q.items[j] + bias[j] (j < m, not in the
+  // query's sorted exclusion list) to that query's heap; nq <= kDotMaxQueries. `qbuf` is scratch of
+  // round_up(nq, dot_mr) * d floats. Returns false if a score that could enter a heap was not
+  // finite (float32 overflow; the inputs are finite).
+  bool (*dot_topk)(const float* queries, int64_t nq, const float* packed, int64_t m, int d,
+                   const float* bias_padded, const int32_t* const* excl, const int64_t* excl_len,
+                   int k, float* heap_vals, int32_t* heap_ids, float* qbuf);
+};
+
+const KernelTable& kernels();                   // the active level
+const KernelTable& kernels_for(SimdLevel level);  // a given level (it must be compiled in)
+
+namespace kernels_scalar { extern const KernelTable table; }
+#if TURBOREC_HAVE_AVX2
+namespace kernels_avx2 { extern const KernelTable table; }
+#endif
+#if TURBOREC_HAVE_AVX512
+namespace kernels_avx512 { extern const KernelTable table; }
+#endif
+
+}  // namespace turborec

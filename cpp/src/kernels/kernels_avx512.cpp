@@ -1,0 +1,34 @@
+// AVX-512 kernels (16 floats per vector). This file alone is compiled with -mavx512{f,bw,dq,vl,cd};
+// it is only reached through the dispatch table after the CPU was checked.
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "turborec/kernels.hpp"
+
+namespace turborec {
+namespace kernels_avx512 {
+
+constexpr int W = 16;
+using vf = __m512;
+inline vf vload(const float* p) { return _mm512_loadu_ps(p); }
+inline void vstore(float* p, vf a) { _mm512_storeu_ps(p, a); }
+inline vf vset1(float s) { return _mm512_set1_ps(s); }
+inline vf vzero() { return _mm512_setzero_ps(); }
+inline vf vadd(vf a, vf b) { return _mm512_add_ps(a, b); }
+inline vf vsub(vf a, vf b) { return _mm512_sub_ps(a, b); }
+inline vf vmul(vf a, vf b) { return _mm512_mul_ps(a, b); }
+inline vf vfmadd(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); }
+inline float vreduce_add(vf a) { return _mm512_reduce_add_ps(a); }
+inline uint32_t vmask_not_less(vf s, vf t) {
+  return static_cast<uint32_t>(_mm512_cmp_ps_mask(s, t, _CMP_NLT_UQ));
+}
+
+constexpr SimdLevel kLevel = SimdLevel::avx512;
+constexpr int kDotMR = 12;  // 12 x 32 tile: 24 accumulators + 2 item vectors + 1 broadcast <= 32 zmm
+constexpr int kDotNRV = 2;
+
+#include "kernels/kernels_body.inl"
+
+}  // namespace kernels_avx512
+}  // namespace turborec

@@ -1,0 +1,138 @@
+"""Input validation shared by every public function: one helper per kind of input.
+
+Messages name the argument, what was expected and what was received. TypeError for wrong types or
+dtypes, ValueError for wrong shapes or values. Helpers never modify what the caller passed: when a
+conversion is needed (float64 -> float32, a non-contiguous view, a non-canonical CSR) they copy once.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def check_k(k, name: str = "k") -> int:
+    """A positive int count of results."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise TypeError(f"{name} must be a positive int, got {type(k).__name__}")
+    k = int(k)
+    if k < 1:
+        raise ValueError(f"{name} must be >= 1, got {k}")
+    if k > np.iinfo(np.int32).max:
+        raise ValueError(f"{name} must be < 2^31, got {k}")
+    return k
+
+
+def _describe(x) -> str:
+    dtype = getattr(x, "dtype", None)
+    return f"{type(x).__name__} of dtype {dtype}" if dtype is not None else type(x).__name__
+
+
+def as_float32_array(x, name: str, ndim: int, *, finite: bool = False) -> np.ndarray:
+    """A C-contiguous float32 array of the given ndim.
+
+    Real-valued input (floats, ints, bools excluded) is accepted; anything else is converted once
+    to a float32 copy. Values beyond float32's range raise instead of silently becoming inf.
+    """
+    if sp.issparse(x):
+        raise TypeError(f"{name} must be a dense array, got a scipy.sparse matrix")
+    arr = np.asarray(x)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise TypeError(f"{name} must hold real numbers (float32 preferred), got {_describe(arr)}")
+    if arr.ndim != ndim:
+        hint = " (use x[None, :] for a single row)" if ndim == 2 and arr.ndim == 1 else ""
+        raise ValueError(f"{name} must be {ndim}-d, got shape {arr.shape}{hint}")
+    if arr.dtype != np.float32:
+        with np.errstate(over="raise"):
+            try:
+                arr = arr.astype(np.float32)
+            except FloatingPointError:
+                raise ValueError(f"{name} has values outside the float32 range") from None
+    arr = np.ascontiguousarray(arr)
+    if finite and arr.size and not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(f"{name} must be finite; found {arr[tuple(bad)]} at index {tuple(int(i) for i in bad)}")
+    return arr
+
+
+def as_csr(x, name: str, *, shape: tuple[int, int] | None = None, values: bool = True,
+           finite: bool = True) -> sp.csr_matrix:
+    """A canonical CSR matrix (sorted indices, no duplicates) with int32 indices and float32 data.
+
+    indptr stays int32 or int64 (nnz > 2^31 works). Other sparse formats are converted and
+    non-canonical input is canonicalised on a copy (one pass over the data). When ``values`` is
+    False only the pattern matters and data is left as is.
+    """
+    if not sp.issparse(x):
+        raise TypeError(f"{name} must be a scipy.sparse matrix (CSR preferred), got {_describe(x)}")
+    csr = x.tocsr() if x.format != "csr" else x
+    if shape is not None and csr.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {csr.shape}")
+    if csr.shape[1] > np.iinfo(np.int32).max:
+        raise ValueError(f"{name} has {csr.shape[1]} columns; at most 2^31 - 1 are supported")
+    indices = csr.indices
+    if indices.dtype != np.int32:
+        if indices.size and (indices.min() < 0 or indices.max() >= csr.shape[1]):
+            raise ValueError(f"{name} has column indices outside [0, {csr.shape[1]})")
+        indices = indices.astype(np.int32)
+    indptr = csr.indptr
+    if indptr.dtype not in (np.int32, np.int64):
+        indptr = indptr.astype(np.int64)
+    data = csr.data
+    if values:
+        if not (np.issubdtype(data.dtype, np.floating) or np.issubdtype(data.dtype, np.integer)
+                or data.dtype == np.bool_):
+            raise TypeError(f"{name} must hold real numbers, got values of dtype {data.dtype}")
+        if data.dtype != np.float32:
+            with np.errstate(over="raise"):
+                try:
+                    data = data.astype(np.float32)
+                except FloatingPointError:
+                    raise ValueError(f"{name} has values outside the float32 range") from None
+        if finite and data.size and not np.isfinite(data).all():
+            raise ValueError(f"{name} must not contain NaN or inf values")
+    if indices is not csr.indices or indptr is not csr.indptr or data is not csr.data:
+        csr = sp.csr_matrix((data, indices, indptr), shape=csr.shape, copy=False)
+    if _indptr_broken(csr):
+        raise ValueError(f"{name} has an invalid indptr (must start at 0, never decrease, end at nnz)")
+    if not _is_canonical(csr):
+        # A full copy first: the arrays may still be the caller's.
+        csr = sp.csr_matrix((csr.data.copy(), csr.indices.copy(), csr.indptr.copy()), shape=csr.shape)
+        csr.sum_duplicates()  # sorts indices too
+        if csr.indices.dtype != np.int32:  # scipy may widen while canonicalising
+            csr.indices = csr.indices.astype(np.int32)
+    return csr
+
+
+def _indptr_broken(csr: sp.csr_matrix) -> bool:
+    p = csr.indptr
+    return p.size != csr.shape[0] + 1 or p[0] != 0 or p[-1] > csr.indices.size or bool((np.diff(p) < 0).any())
+
+
+def _is_canonical(csr: sp.csr_matrix) -> bool:
+    """Sorted, duplicate-free indices per row, computed without trusting scipy's cached flag."""
+    idx = csr.indices[: csr.indptr[-1]]
+    if idx.size < 2:
+        return True
+    increasing = np.diff(idx) > 0
+    # Positions where a new row starts may decrease freely.
+    starts = csr.indptr[1:-1]
+    starts = starts[(starts > 0) & (starts < idx.size)]
+    increasing[starts - 1] = True
+    return bool(increasing.all())
+
+
+def check_ids(ids, name: str, upper: int) -> np.ndarray:
+    """An int array of indices in [0, upper), returned as int32 (1-d; a scalar becomes shape (1,))."""
+    arr = np.asarray(ids)
+    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name} must be integer indices, got {_describe(arr)}")
+    arr = np.atleast_1d(arr)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-d, got shape {arr.shape}")
+    if arr.size and (arr.min() < 0 or arr.max() >= upper):
+        bad = arr[(arr < 0) | (arr >= upper)][0]
+        raise ValueError(f"{name} contains {int(bad)}, outside [0, {upper})")
+    return np.ascontiguousarray(arr, dtype=np.int32)
