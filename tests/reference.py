@@ -24,3 +24,78 @@ def topk_reference(scores: np.ndarray, k: int, exclude: sp.spmatrix | None = Non
         ids[r, : order.size] = cand[order]
         out[r, : order.size] = scores[r, cand[order]]
     return ids, out
+
+
+def similarity_reference(X, Y=None, metric="cosine", shrinkage=0.0, min_support=1, threshold=None,
+                         include_self=False):
+    """Dense (n_x, n_y) scores and a candidate mask, by the definitions in turborec.similarity."""
+    X = sp.csr_matrix(X, dtype=np.float64)
+    same = Y is None
+    Y = X if same else sp.csr_matrix(Y, dtype=np.float64)
+    Xd, Yd = X.toarray(), Y.toarray()
+    Px, Py = _stored(X), _stored(Y)
+    both_d = Xd if same else np.vstack([Xd, Yd])
+    both_p = Px if same else np.vstack([Px, Py])
+
+    def weigh(D, P):
+        if metric in ("binary_cosine", "jaccard"):
+            return P.astype(np.float64)
+        if metric == "adjusted_cosine":
+            counts = both_p.sum(0)
+            means = np.divide(both_d.sum(0), counts, out=np.zeros(D.shape[1]), where=counts > 0)
+            return np.where(P, D - means, 0.0)
+        if metric == "pearson":
+            n = P.sum(1)
+            means = np.divide(D.sum(1), n, out=np.zeros(D.shape[0]), where=n > 0)
+            return np.where(P, D - means[:, None], 0.0)
+        if metric == "tfidf":
+            idf = np.log(both_p.shape[0]) - np.log1p(both_p.sum(0))
+            return np.where(P, np.sqrt(D) * idf, 0.0)
+        if metric == "bm25":
+            K1, B = 100.0, 0.8
+            idf = np.log(both_p.shape[0]) - np.log1p(both_p.sum(0))
+            mean_len = both_d.sum(1).mean() or 1.0  # empty matrix: no rows to normalise
+            norm = (1 - B) + B * D.sum(1) / mean_len
+            return np.where(P, D * (K1 + 1) / (K1 * norm[:, None] + D) * idf, 0.0)
+        return D
+
+    Wx, Wy = weigh(Xd, Px), weigh(Yd, Py)
+    Px, Py = Wx != 0, Wy != 0  # exact zeros link nothing
+    support = Px.astype(np.float64) @ Py.T.astype(np.float64)
+    if metric == "jaccard":
+        nx, ny = Px.sum(1), Py.sum(1)
+        scores = np.divide(support, nx[:, None] + ny[None, :] - support, out=np.zeros_like(support),
+                           where=support > 0)
+    elif metric == "dot":
+        scores = Wx @ Wy.T
+    else:
+        nx, ny = np.linalg.norm(Wx, axis=1), np.linalg.norm(Wy, axis=1)
+        scores = np.divide(Wx @ Wy.T, np.outer(nx, ny), out=np.zeros_like(support), where=np.outer(nx, ny) > 0)
+    if shrinkage:
+        scores = scores * support / (support + shrinkage)
+    candidate = (support >= max(1, min_support))
+    if same and not include_self:
+        np.fill_diagonal(candidate, False)
+    if threshold is not None:
+        candidate &= scores >= threshold
+    return scores, candidate
+
+
+def _stored(m: sp.csr_matrix) -> np.ndarray:
+    out = np.zeros(m.shape, dtype=bool)
+    coo = m.tocoo()
+    out[coo.row, coo.col] = True
+    return out
+
+
+def best_first(scores: np.ndarray, candidate: np.ndarray, k: int):
+    """Top-k ids/scores per row among candidates, (score desc, id asc), padded -1/-inf."""
+    n, m = scores.shape
+    ids = np.full((n, k), -1, dtype=np.int64)
+    out = np.full((n, k), -np.inf)
+    for r in range(n):
+        cand = np.flatnonzero(candidate[r])
+        order = np.lexsort((cand, -scores[r, cand]))[:k]
+        ids[r, : order.size] = cand[order]
+        out[r, : order.size] = scores[r, cand[order]]
+    return ids, out

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "turborec/csr.hpp"
 
@@ -64,7 +65,23 @@ decltype(auto) with_csr(const CsrArrays& a, const char* name, F&& f) {
   throw py::type_error(n + ": indptr must be int32 or int64");
 }
 
+// Hands a vector the core filled to numpy without copying: the array owns it through a capsule.
+template <class T>
+py::array_t<T> to_numpy(std::vector<T>&& v) {
+  auto* owned = new std::vector<T>(std::move(v));
+  py::capsule owner(owned, [](void* p) { delete static_cast<std::vector<T>*>(p); });
+  return py::array_t<T>({static_cast<py::ssize_t>(owned->size())}, {sizeof(T)}, owned->data(), owner);
+}
+
+// Reads an optional float32 vector argument of the given length (None -> nullptr).
+inline const float* optional_floats(const std::optional<carray<float>>& a, int64_t n, const char* name) {
+  if (!a) return nullptr;
+  require(a->ndim() == 1 && a->shape(0) == n, std::string(name) + ": expected shape (" + std::to_string(n) + ",)");
+  return a->data();
+}
+
 void bind_config(py::module_& m);
 void bind_topk(py::module_& m);
+void bind_sparse(py::module_& m);
 
 }  // namespace turborec::bind

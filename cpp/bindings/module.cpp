@@ -5,4 +5,5 @@ PYBIND11_MODULE(_core, m) {
   m.doc() = "turborec's compiled kernels (private: use the turborec package)";
   turborec::bind::bind_config(m);
   turborec::bind::bind_topk(m);
+  turborec::bind::bind_sparse(m);
 }

@@ -6,6 +6,11 @@ C++17 kernels (OpenMP threads, SIMD chosen at run time) under a small Python API
 from . import _core
 from ._config import config, get_simd_level, set_simd_level, show_config, simd_level, supported_simd_levels
 from ._config import _apply_env_simd
+from . import datasets, similarity, split
+from .data import Interactions
+from .datasets import download_movielens, load_movielens, synthetic
+from .split import kfold, leave_k_out, per_user_split, random_split, temporal_leave_k_out, temporal_split
+from .similarity import topk_similarity
 from .topk import topk, topk_dot
 
 __version__ = _core.__version__
@@ -15,6 +20,20 @@ del _apply_env_simd
 
 __all__ = [
     "__version__",
+    "Interactions",
+    "datasets",
+    "download_movielens",
+    "kfold",
+    "leave_k_out",
+    "load_movielens",
+    "per_user_split",
+    "random_split",
+    "similarity",
+    "split",
+    "synthetic",
+    "temporal_leave_k_out",
+    "temporal_split",
+    "topk_similarity",
     "config",
     "get_simd_level",
     "set_simd_level",

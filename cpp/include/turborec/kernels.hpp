@@ -10,6 +10,9 @@
 
 namespace turborec {
 
+// Accumulator slots per mark in KernelTable::scan_marked.
+constexpr int64_t kAccBlock = 16;
+
 // Most queries one dot_topk call may take (its per-query cursors live on the stack).
 constexpr int64_t kDotMaxQueries = 1024;
 
@@ -21,6 +24,18 @@ struct KernelTable {
   // is NaN (the scan still completes).
   bool (*topk_scan)(const float* scores, int64_t n, int32_t id_base, int k, float* heap_vals,
                     int32_t* heap_ids);
+
+  // Collects the candidates of an accumulator row, resetting it as it goes. The row is split in
+  // blocks of kAccBlock slots and only blocks with marks[b] set are visited (marks are cleared).
+  // For each slot j of such a block: s = acc[j] * scale[j] (scale may be null), acc[j] = -0.0, and
+  // (s, id_map[j] or j) is appended to out_s/out_id unless acc[j] was -0.0 (never touched), skip[j]
+  // is set, or s < threshold. Blocks are visited from `block` - 1 down to 0 (start with n_blocks).
+  // Stops before *count could exceed cap and returns the number of blocks still to visit (0 when
+  // done), so the caller can keep the best k, raise the threshold, and go on: robust whatever order
+  // the scores come in. Sets *nan_seen for NaN scores (never collected).
+  int64_t (*scan_marked)(float* acc, uint8_t* marks, int64_t block, int64_t n, const float* scale,
+                         const uint8_t* skip, const int32_t* id_map, float threshold, float* out_s, int32_t* out_id,
+                         int64_t cap, int64_t* count, bool* nan_seen);
 
   // ---- fused dot-product top-k ------------------------------------------------------------------
   int dot_mr;  // queries per micro-tile

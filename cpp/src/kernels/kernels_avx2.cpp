@@ -29,6 +29,12 @@ inline uint32_t vmask_not_less(vf s, vf t) {
   return static_cast<uint32_t>(_mm256_movemask_ps(_mm256_cmp_ps(s, t, _CMP_NLT_UQ)));
 }
 
+inline uint32_t vmask_touched(vf a) {
+  const __m256i neg_zero = _mm256_set1_epi32(static_cast<int>(0x80000000u));
+  const __m256i eq = _mm256_cmpeq_epi32(_mm256_castps_si256(a), neg_zero);
+  return static_cast<uint32_t>(~_mm256_movemask_ps(_mm256_castsi256_ps(eq))) & 0xffu;
+}
+
 constexpr SimdLevel kLevel = SimdLevel::avx2;
 constexpr int kDotMR = 6;   // 6 x 16 tile: 12 accumulators + 2 item vectors + 1 broadcast <= 16 ymm
 constexpr int kDotNRV = 2;

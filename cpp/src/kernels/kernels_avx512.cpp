@@ -24,6 +24,11 @@ inline uint32_t vmask_not_less(vf s, vf t) {
   return static_cast<uint32_t>(_mm512_cmp_ps_mask(s, t, _CMP_NLT_UQ));
 }
 
+inline uint32_t vmask_touched(vf a) {
+  return static_cast<uint32_t>(
+      _mm512_cmpneq_epi32_mask(_mm512_castps_si512(a), _mm512_set1_epi32(static_cast<int>(0x80000000u))));
+}
+
 constexpr SimdLevel kLevel = SimdLevel::avx512;
 constexpr int kDotMR = 12;  // 12 x 32 tile: 24 accumulators + 2 item vectors + 1 broadcast <= 32 zmm
 constexpr int kDotNRV = 2;

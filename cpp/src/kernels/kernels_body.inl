@@ -1,6 +1,6 @@
 // Generic kernel bodies, written once against a small vector interface and compiled per instruction
 // set. Included inside namespace turborec::kernels_<level> after that level defines:
-//   W, vf, vload, vstore, vset1, vzero, vadd, vsub, vmul, vfmadd, vreduce_add, vmask_not_less,
+//   W, vf, vload, vstore, vset1, vzero, vadd, vsub, vmul, vfmadd, vreduce_add, vmask_not_less, vmask_touched,
 //   kDotMR, kDotNRV, kLevel.
 // Rules for this file: raw pointers and sizes only, no allocation, nothing from the standard library
 // that could be emitted out of line (it would be shared with baseline code by the linker).
@@ -52,6 +52,78 @@ bool topk_scan(const float* s, int64_t n, int32_t id_base, int k, float* hv, int
     }
   }
   return ok;
+}
+
+inline bool is_negative_zero(float v) {
+  uint32_t bits;
+  __builtin_memcpy(&bits, &v, 4);
+  return bits == 0x80000000u;
+}
+
+int64_t scan_marked(float* acc, uint8_t* marks, int64_t block, int64_t n, const float* scale, const uint8_t* skip,
+                    const int32_t* id_map, float threshold, float* out_s, int32_t* out_id, int64_t cap,
+                    int64_t* count, bool* nan_seen) {
+  static_assert(kAccBlock % W == 0, "a block is a whole number of vectors");
+  const vf neg_zero = vset1(-0.0f);
+  const vf t = vset1(threshold);
+  int64_t c = *count;
+  auto take = [&](int64_t j, float s) {
+    if (is_negative_zero(s) || skip[j]) return;
+    if (s != s) {  // finite inputs: only float32 overflow (inf - inf) gets here
+      *nan_seen = true;
+      return;
+    }
+    if (s < threshold) return;
+    out_s[c] = s;
+    out_id[c] = id_map ? id_map[j] : static_cast<int32_t>(j);
+    ++c;
+  };
+  float buf[W];
+  // Blocks are visited from the last to the first: candidates are numbered most-connected first,
+  // and the least connected tend to score highest under normalised metrics, so the threshold rises
+  // early and fewer scores reach the slow path.
+  for (; block > 0; --block) {
+    const int64_t bl = block - 1;
+    if ((bl & 7) == 7) {  // skip eight unmarked blocks with one load
+      uint64_t word;
+      __builtin_memcpy(&word, marks + bl - 7, 8);
+      if (word == 0) {
+        block -= 7;
+        continue;
+      }
+    }
+    if (!marks[bl]) continue;
+    if (c + kAccBlock > cap) break;  // the caller makes room and calls again
+    marks[bl] = 0;
+    const int64_t j0 = bl * kAccBlock;
+    if (j0 + kAccBlock > n) {  // the last, partial block
+      for (int64_t j = j0; j < n; ++j) {
+        const float s = acc[j];
+        acc[j] = -0.0f;
+        take(j, scale ? s * scale[j] : s);
+      }
+      continue;
+    }
+    for (int v = 0; v < kAccBlock / W; ++v) {
+      const int64_t j = j0 + v * W;
+      vf a = vload(acc + j);
+      const uint32_t touched = vmask_touched(a);
+      if (!touched) continue;
+      vstore(acc + j, neg_zero);
+      if (scale) a = vmul(a, vload(scale + j));
+      // Touched slots with scores >= t (or NaN); take() checks skip flags and the exact rules.
+      uint32_t mask = touched & vmask_not_less(a, t);
+      if (!mask) continue;
+      vstore(buf, a);
+      while (mask) {
+        const int b = __builtin_ctz(mask);
+        mask &= mask - 1;
+        take(j + b, buf[b]);
+      }
+    }
+  }
+  *count = c;
+  return block;
 }
 
 // ---- fused dot-product top-k --------------------------------------------------------------------
@@ -164,5 +236,5 @@ bool dot_topk(const float* queries, int64_t nq, const float* packed, int64_t m, 
 }  // namespace
 
 extern const KernelTable table = {
-    kLevel, topk_scan, kDotMR, kDotNR, dot_pack_items, dot_topk,
+    kLevel, topk_scan, scan_marked, kDotMR, kDotNR, dot_pack_items, dot_topk,
 };

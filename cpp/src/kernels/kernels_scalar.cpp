@@ -51,6 +51,17 @@ inline uint32_t vmask_not_less(vf s, vf t) {
   return m;
 }
 
+// Bit i set where a[i] is not -0.0 (the accumulators' "never touched" mark).
+inline uint32_t vmask_touched(vf a) {
+  uint32_t m = 0;
+  for (int i = 0; i < W; ++i) {
+    uint32_t bits;
+    __builtin_memcpy(&bits, &a.x[i], 4);
+    m |= static_cast<uint32_t>(bits != 0x80000000u) << i;
+  }
+  return m;
+}
+
 constexpr SimdLevel kLevel = SimdLevel::scalar;
 constexpr int kDotMR = 4;   // queries per micro-tile
 constexpr int kDotNRV = 2;  // vectors of items per micro-tile

@@ -1,0 +1,60 @@
+#include "turborec/sparse.hpp"
+
+#include <algorithm>
+
+#include "turborec/threading.hpp"
+
+namespace turborec {
+
+template <class Ptr>
+CsrMatrix transpose(const CsrView<Ptr>& a, int n_threads, const int32_t* row_order, bool values) {
+  CsrMatrix t;
+  t.n_rows = a.n_cols;
+  t.n_cols = a.n_rows;
+  const int64_t nnz = a.nnz();
+  t.indptr.assign(static_cast<size_t>(a.n_cols + 1), 0);
+  t.indices.resize(static_cast<size_t>(nnz));
+  const bool with_data = values && a.data;
+  t.data.resize(with_data ? static_cast<size_t>(nnz) : 0);
+  // Each thread owns a contiguous band of rows: count its columns, then (after a prefix over
+  // bands) scatter. Bands in order keep every output row sorted.
+  const int threads = std::max(1, std::min<int>(resolve_threads(n_threads), static_cast<int>(std::max<int64_t>(1, nnz / 100000))));
+  std::vector<std::vector<int64_t>> counts(static_cast<size_t>(threads));
+  auto band = [&](int b) { return a.n_rows * b / threads; };
+  parallel_chunks(threads, 1, threads, [&](int, int64_t b, int64_t) {
+    auto& c = counts[b];
+    c.assign(static_cast<size_t>(a.n_cols), 0);
+    for (int64_t s = band(static_cast<int>(b)); s < band(static_cast<int>(b) + 1); ++s) {
+      const int64_t r = row_order ? row_order[s] : s;
+      for (int64_t p = a.row_begin(r); p < a.row_end(r); ++p) ++c[a.indices[p]];
+    }
+  });
+  // counts[b][col] becomes the write position of band b in output row col.
+  int64_t pos = 0;
+  for (int64_t col = 0; col < a.n_cols; ++col) {
+    t.indptr[col] = pos;
+    for (int b = 0; b < threads; ++b) {
+      const int64_t c = counts[b][col];
+      counts[b][col] = pos;
+      pos += c;
+    }
+  }
+  t.indptr[a.n_cols] = pos;
+  parallel_chunks(threads, 1, threads, [&](int, int64_t b, int64_t) {
+    auto& next = counts[b];
+    for (int64_t s = band(static_cast<int>(b)); s < band(static_cast<int>(b) + 1); ++s) {
+      const int64_t r = row_order ? row_order[s] : s;
+      for (int64_t p = a.row_begin(r); p < a.row_end(r); ++p) {
+        const int64_t dst = next[a.indices[p]]++;
+        t.indices[dst] = static_cast<int32_t>(s);
+        if (with_data) t.data[dst] = a.data[p];
+      }
+    }
+  });
+  return t;
+}
+
+template CsrMatrix transpose(const CsrView<int32_t>&, int, const int32_t*, bool);
+template CsrMatrix transpose(const CsrView<int64_t>&, int, const int32_t*, bool);
+
+}  // namespace turborec
