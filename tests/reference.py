@@ -99,3 +99,42 @@ def best_first(scores: np.ndarray, candidate: np.ndarray, k: int):
         ids[r, : order.size] = cand[order]
         out[r, : order.size] = scores[r, cand[order]]
     return ids, out
+
+
+def knn_predict_reference(S, M, targets, others, k, min_k, variant, target_mean, mu, target_bias, other_bias):
+    """Neighbourhood prediction by the formulas in cpp/include/turborec/knn.hpp, one pair at a time.
+
+    S: dense (n_t, n_t) similarity graph (0 = not stored); M: CSR (n_o, n_t) ratings."""
+    M = sp.csr_matrix(M)
+    out = np.empty(len(targets))
+    for p, (t, o) in enumerate(zip(targets, others)):
+        row = M[o]
+        js, rs = row.indices, row.data.astype(np.float64)
+        sims = S[t, js].astype(np.float64)
+        keep = (sims > 0) & (js != t)
+        js, rs, sims = js[keep], rs[keep], sims[keep]
+        order = np.lexsort((js, -sims))[:k]
+        js, rs, sims = js[order], rs[order], sims[order]
+        baseline = mu + target_bias[t] + other_bias[o]
+        if len(js) < max(min_k, 1):
+            out[p] = target_mean[t] if variant == "mean" else baseline
+            continue
+        if variant == "basic":
+            out[p] = (sims * rs).sum() / sims.sum()
+        elif variant == "mean":
+            out[p] = target_mean[t] + (sims * (rs - target_mean[js])).sum() / sims.sum()
+        else:
+            out[p] = baseline + (sims * (rs - (mu + target_bias[js] + other_bias[o]))).sum() / sims.sum()
+    return out
+
+
+def als_baselines_reference(R, reg_user=15.0, reg_item=10.0, epochs=10):
+    R = sp.csr_matrix(R)
+    rows = np.repeat(np.arange(R.shape[0]), np.diff(R.indptr))
+    r = R.data.astype(np.float64)
+    mu = r.mean()
+    b_u, b_i = np.zeros(R.shape[0]), np.zeros(R.shape[1])
+    for _ in range(epochs):
+        b_i = np.bincount(R.indices, r - mu - b_u[rows], R.shape[1]) / (reg_item + np.bincount(R.indices, minlength=R.shape[1]))
+        b_u = np.bincount(rows, r - mu - b_i[R.indices], R.shape[0]) / (reg_user + np.bincount(rows, minlength=R.shape[0]))
+    return mu, b_u, b_i

@@ -83,5 +83,6 @@ inline const float* optional_floats(const std::optional<carray<float>>& a, int64
 void bind_config(py::module_& m);
 void bind_topk(py::module_& m);
 void bind_sparse(py::module_& m);
+void bind_knn(py::module_& m);
 
 }  // namespace turborec::bind

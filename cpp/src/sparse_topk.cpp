@@ -325,15 +325,16 @@ CsrMatrix padded_topk_to_csr(const int32_t* ids, const float* scores, int64_t n,
   }
   m.indices.resize(static_cast<size_t>(m.indptr[n]));
   m.data.resize(static_cast<size_t>(m.indptr[n]));
-  parallel_chunks(n, 1024, n_threads, [&](int, int64_t lo, int64_t hi) {
-    std::vector<std::pair<int32_t, float>> row(static_cast<size_t>(k));
+  parallel_chunks(n, 256, n_threads, [&](int, int64_t lo, int64_t hi) {
+    std::vector<int64_t> keys(static_cast<size_t>(k));  // column << 32 | slot: sorts by column
     for (int64_t i = lo; i < hi; ++i) {
       const int64_t len = m.indptr[i + 1] - m.indptr[i];
-      for (int64_t c = 0; c < len; ++c) row[c] = {ids[i * k + c], scores[i * k + c]};
-      std::sort(row.begin(), row.begin() + len);
+      for (int64_t c = 0; c < len; ++c) keys[c] = (static_cast<int64_t>(ids[i * k + c]) << 32) | c;
+      std::sort(keys.begin(), keys.begin() + len);
       for (int64_t c = 0; c < len; ++c) {
-        m.indices[m.indptr[i] + c] = row[c].first;
-        m.data[m.indptr[i] + c] = row[c].second;
+        const int64_t slot = keys[c] & 0xffffffff;
+        m.indices[m.indptr[i] + c] = static_cast<int32_t>(keys[c] >> 32);
+        m.data[m.indptr[i] + c] = scores[i * k + slot];
       }
     }
   });

@@ -24,9 +24,17 @@ class SparseOperand:
     @property
     def pattern_only(self) -> bool:
         ...
+def als_baselines(ratings: tuple, reg_user: typing.SupportsFloat | typing.SupportsIndex, reg_item: typing.SupportsFloat | typing.SupportsIndex, epochs: typing.SupportsInt | typing.SupportsIndex) -> tuple:
+    """
+    Baselines (mu, b_user, b_item) by alternating least squares.
+    """
 def default_threads() -> int:
     """
     Threads a kernel uses when n_threads is 0.
+    """
+def knn_predict(similarity: tuple, ratings: tuple, targets: numpy.typing.NDArray[numpy.int32], others: numpy.typing.NDArray[numpy.int32], k: typing.SupportsInt | typing.SupportsIndex, min_k: typing.SupportsInt | typing.SupportsIndex, variant: typing.SupportsInt | typing.SupportsIndex, target_mean: numpy.typing.NDArray[numpy.float32] | None, global_mean: typing.SupportsFloat | typing.SupportsIndex, target_bias: numpy.typing.NDArray[numpy.float32], other_bias: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
+    """
+    Neighbourhood rating prediction for (target, other) pairs; returns (predictions, neighbours used).
     """
 def padded_to_csr(ids: numpy.typing.NDArray[numpy.int32], scores: numpy.typing.NDArray[numpy.float32], n_cols: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
     """

@@ -1,5 +1,6 @@
 """Recommender models sharing one contract (see turborec.models.base)."""
 
 from .base import NotFittedError, Recommender
+from .knn import Explanation, ItemKNN, UserKNN
 
-__all__ = ["NotFittedError", "Recommender"]
+__all__ = ["Explanation", "ItemKNN", "NotFittedError", "Recommender", "UserKNN"]

@@ -1,0 +1,210 @@
+"""Neighbourhood collaborative filtering: ItemKNN ("items like this one") and UserKNN ("users like you")."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+
+from .. import _core, _sparse
+from ..similarity import METRICS, neighbours, topk_similarity
+from .._validation import check_ids
+from ._baselines import als_baselines, means
+from .base import Recommender
+
+VARIANTS = ("basic", "mean", "baseline")
+_VARIANT_CODE = {"basic": 0, "mean": 1, "baseline": 2}
+
+
+class Explanation(NamedTuple):
+    """Why a neighbourhood model scores (user, item) as it does, strongest contribution first.
+
+    neighbours: the items (ItemKNN) or users (UserKNN) that vote; similarities: their similarity to
+    the target; ratings: the value each vote carries; weights: similarity x rating, the neighbour's
+    contribution to the recommendation score; used_for_prediction: whether it is among the k
+    voters of ``predict``; score: the recommendation score (sum of weights); prediction: ``predict``.
+    """
+
+    neighbours: np.ndarray
+    similarities: np.ndarray
+    ratings: np.ndarray
+    weights: np.ndarray
+    used_for_prediction: np.ndarray
+    score: float
+    prediction: float
+
+
+class _NeighbourhoodModel(Recommender):
+    """Shared machinery; subclasses say whether targets are items or users."""
+
+    _item_based: bool
+
+    def __init__(self, k=40, *, metric="cosine", shrinkage=0.0, min_support=1, variant="mean", min_k=1,
+                 max_neighbours=None, clip=True, n_threads=0):
+        self.k = k
+        self.metric = metric
+        self.shrinkage = shrinkage
+        self.min_support = min_support
+        self.variant = variant
+        self.min_k = min_k
+        self.max_neighbours = max_neighbours
+        self.clip = clip
+        self.n_threads = n_threads
+
+    def _check_params(self):
+        if isinstance(self.k, bool) or not isinstance(self.k, (int, np.integer)) or self.k < 1:
+            raise ValueError(f"k must be an int >= 1, got {self.k!r}")
+        if self.metric not in METRICS:
+            raise ValueError(f"metric must be one of {METRICS}, got {self.metric!r}")
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
+        if isinstance(self.min_k, bool) or not isinstance(self.min_k, (int, np.integer)) or self.min_k < 0:
+            raise ValueError(f"min_k must be an int >= 0, got {self.min_k!r}")
+        if self.max_neighbours is not None and (not isinstance(self.max_neighbours, (int, np.integer))
+                                                or self.max_neighbours < self.k):
+            raise ValueError(f"max_neighbours must be None or an int >= k ({self.k}), got {self.max_neighbours!r}")
+
+    def _fit(self, R):
+        self._check_params()
+        targets = R.T.tocsr() if self._item_based else R
+        targets.sort_indices()
+        n_targets = targets.shape[0]
+        # Prediction picks the k best among the neighbours the other side has rated, so more than
+        # k neighbours are kept per target (Surprise keeps all of them, in a dense n x n matrix).
+        stored = self.max_neighbours or min(max(n_targets - 1, 1), max(10 * int(self.k), 200))
+        self.similarity_ = topk_similarity(targets, stored, metric=self.metric, shrinkage=self.shrinkage,
+                                           min_support=self.min_support, n_threads=self._n_threads)
+        self.global_mean_, self.user_bias_, self.item_bias_ = als_baselines(R)
+        self.user_mean_ = means(R, axis=1, fill=float(self.global_mean_))
+        self.item_mean_ = means(R, axis=0, fill=float(self.global_mean_))
+        self.rating_range_ = (float(R.data.min()), float(R.data.max())) if R.nnz else (0.0, 0.0)
+        # The ratings with targets as rows, and with the other side as rows (the voters' view).
+        self._targets = targets
+        self._others = R if self._item_based else targets.T.tocsr()
+        self._others.sort_indices()
+        self._operand = None
+
+    # ---- prediction -------------------------------------------------------------------------
+
+    def _predict(self, users, items):
+        predictions, _ = self._predict_with_counts(users, items)
+        return predictions
+
+    def _predict_with_counts(self, users, items):
+        if self._item_based:
+            targets, others = items, users
+            target_mean, target_bias, other_bias = self.item_mean_, self.item_bias_, self.user_bias_
+        else:
+            targets, others = users, items
+            target_mean, target_bias, other_bias = self.user_mean_, self.user_bias_, self.item_bias_
+        S, M = _sparse.csr_tuples(self.similarity_, self._others)
+        out, used = _core.knn_predict(S, M, targets, others, int(self.k), int(self.min_k), _VARIANT_CODE[self.variant],
+                                      target_mean, float(self.global_mean_), target_bias, other_bias, self._n_threads)
+        if self.clip:
+            np.clip(out, *self.rating_range_, out=out)
+        return out, used
+
+    # ---- recommendation ---------------------------------------------------------------------
+
+    def _recommend(self, users, k, exclude, candidates):
+        if self._operand is None:
+            # Candidates are the items; their "features" are what A's rows are made of.
+            y = self.similarity_.T.tocsr() if self._item_based else self._others
+            y.sort_indices()
+            self._operand = _core.SparseOperand(_sparse.csr_tuples(y)[0], None, self._n_threads)
+        A = self.user_items_[users] if self._item_based else self.similarity_[users]
+        A.sort_indices()
+        a, ex = _sparse.csr_tuples(A, exclude, values=(True, False))
+        return _core.sparse_topk(a, self._operand, ex, k, False, 1, 0.0, None, False, None, None, candidates,
+                                 self._n_threads)
+
+    # ---- neighbours -------------------------------------------------------------------------
+
+    def _own_neighbours(self, rows, k):
+        return neighbours(self.similarity_, rows, k=k)
+
+    def _other_neighbours(self, rows, k):
+        """Similarity on the other side, computed on demand for just these rows."""
+        matrix = self._others
+        S = topk_similarity(matrix[rows], k + 1, Y=matrix, metric=self.metric, shrinkage=self.shrinkage,
+                            min_support=self.min_support, n_threads=self._n_threads)
+        ids, scores = neighbours(S, None, k=k + 1)
+        out_ids = np.full((len(rows), k), -1, dtype=np.int32)
+        out_scores = np.full((len(rows), k), -np.inf, dtype=np.float32)
+        for r, row in enumerate(rows):
+            keep = (ids[r] != row) & (ids[r] >= 0)
+            n = min(k, int(keep.sum()))
+            out_ids[r, :n] = ids[r][keep][:n]
+            out_scores[r, :n] = scores[r][keep][:n]
+        return out_ids, out_scores
+
+    # ---- explanations -----------------------------------------------------------------------
+
+    def explain(self, user, item) -> Explanation:
+        """The neighbours behind the score of (user, item), strongest contribution first."""
+        self._check_fitted()
+        user = int(check_ids(user, "user", self.n_users)[0])
+        item = int(check_ids(item, "item", self.n_items)[0])
+        target, other = (item, user) if self._item_based else (user, item)
+        S = self.similarity_
+        sims = dict(zip(S.indices[S.indptr[target]:S.indptr[target + 1]], S.data[S.indptr[target]:S.indptr[target + 1]]))
+        row = self._others[other]  # what `other` rated (ItemKNN) / who rated the item (UserKNN)
+        ids = row.indices[np.isin(row.indices, np.fromiter(sims.keys(), dtype=np.int64, count=len(sims)))]
+        ids = ids[ids != target]
+        ratings = np.asarray(row[0, ids].toarray()).ravel().astype(np.float32) if ids.size else np.zeros(0, np.float32)
+        similarities = np.array([sims[j] for j in ids], dtype=np.float32)
+        weights = similarities * ratings
+        voters = np.flatnonzero(similarities > 0)
+        voters = voters[np.lexsort((ids[voters], -similarities[voters]))][: int(self.k)]
+        used = np.zeros(ids.size, dtype=bool)
+        used[voters] = True
+        order = np.lexsort((ids, -weights))
+        prediction = float(self._predict(np.array([user], np.int32), np.array([item], np.int32))[0])
+        return Explanation(ids[order].astype(np.int32), similarities[order], ratings[order], weights[order], used[order],
+                           float(weights.sum()), prediction)
+
+
+class ItemKNN(_NeighbourhoodModel):
+    """Item-based collaborative filtering.
+
+    ``fit`` computes each item's most similar items (:func:`turborec.topk_similarity` on the
+    item x user matrix, keeping ``max_neighbours`` per item: default max(10 k, 200)).
+
+    ``predict(u, i)`` votes with the k items most similar to i that u has rated (positive
+    similarities only), like Surprise's KNNBasic / KNNWithMeans / KNNBaseline
+    (``variant="basic" | "mean" | "baseline"``; formulas in turborec/cpp/include/turborec/knn.hpp):
+    basic r = sum s r / sum s; mean adds back the item means; baseline the ALS baselines
+    mu + b_u + b_i. With fewer than ``min_k`` voters -- and for users or items without ratings --
+    the prediction falls back to the baseline (basic, baseline) or the item mean (mean), never an
+    exception. Predictions are clipped to the training ratings' range unless ``clip=False``.
+
+    ``recommend(u)`` ranks items by sum over u's items j of r_uj * s_ji (implicit's
+    ItemItemRecommender score), batched in C++ with the sparse top-k engine.
+    """
+
+    _item_based = True
+
+    def _similar_items(self, items, k):
+        return self._own_neighbours(items, k)
+
+    def _similar_users(self, users, k):
+        return self._other_neighbours(users, k)
+
+
+class UserKNN(_NeighbourhoodModel):
+    """User-based collaborative filtering ("users like you liked ...").
+
+    The mirror image of :class:`ItemKNN`: neighbours are users (similarity on the user x item
+    matrix); ``predict(u, i)`` votes with the k users most similar to u who rated i; the ``mean``
+    variant adds back user means; ``recommend(u)`` ranks items by sum over u's neighbours v of
+    s_uv * r_vi.
+    """
+
+    _item_based = False
+
+    def _similar_users(self, users, k):
+        return self._own_neighbours(users, k)
+
+    def _similar_items(self, items, k):
+        return self._other_neighbours(items, k)
