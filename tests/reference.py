@@ -138,3 +138,42 @@ def als_baselines_reference(R, reg_user=15.0, reg_item=10.0, epochs=10):
         b_i = np.bincount(R.indices, r - mu - b_u[rows], R.shape[1]) / (reg_item + np.bincount(R.indices, minlength=R.shape[1]))
         b_u = np.bincount(rows, r - mu - b_i[R.indices], R.shape[0]) / (reg_user + np.bincount(rows, minlength=R.shape[0]))
     return mu, b_u, b_i
+
+
+def sgd_reference(R, P, Q, bu, bi, mu, grid, seed, epochs, factors, lr, reg, reg_bias, schedule="adagrad",
+                  decay=0.0, biased=True):
+    """Biased-MF SGD replayed in float64 numpy in exactly the kernel's visiting order (grid entries,
+    strata order per epoch); returns the updated P, Q, bu, bi. State arrays are copied."""
+    P, Q = P.astype(np.float64), Q.astype(np.float64)
+    bu, bi = bu.astype(np.float64), bi.astype(np.float64)
+    gP, gQ, gbu, gbi = (np.ones(len(a)) for a in (P, Q, bu, bi))
+    users, items, values = grid.entries
+    sizes = np.asarray(grid.block_sizes)
+    G = grid.grid
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    ada = schedule == "adagrad"
+    for epoch in range(epochs):
+        rate = lr / (1 + decay * epoch) if schedule == "decay" else lr
+        for shift in grid.strata(seed, epoch):
+            for g in range(G):
+                b = g * G + (g + shift) % G
+                for t in range(starts[b], starts[b + 1]):
+                    u, i, r = users[t], items[t], values[t]
+                    pred = P[u] @ Q[i] + (mu + bu[u] + bi[i] if biased else 0.0)
+                    e = r - pred
+                    sp_ = rate / np.sqrt(gP[u]) if ada else rate
+                    sq = rate / np.sqrt(gQ[i]) if ada else rate
+                    gp, gq = reg * P[u] - e * Q[i], reg * Q[i] - e * P[u]
+                    P[u] -= sp_ * gp
+                    Q[i] -= sq * gq
+                    if ada:
+                        gP[u] += gp @ gp / factors
+                        gQ[i] += gq @ gq / factors
+                    if biased:
+                        gu, gi = reg_bias * bu[u] - e, reg_bias * bi[i] - e
+                        bu[u] -= (rate / np.sqrt(gbu[u]) if ada else rate) * gu
+                        bi[i] -= (rate / np.sqrt(gbi[i]) if ada else rate) * gi
+                        if ada:
+                            gbu[u] += gu * gu
+                            gbi[i] += gi * gi
+    return P, Q, bu, bi

@@ -16,6 +16,8 @@ from turborec.models import NotFittedError
 MODELS = {
     "ItemKNN": lambda: turborec.ItemKNN(k=5),
     "UserKNN": lambda: turborec.UserKNN(k=5),
+    "MatrixFactorization": lambda: turborec.MatrixFactorization(factors=8, epochs=5, seed=0),
+    "MatrixFactorization-bpr": lambda: turborec.MatrixFactorization(factors=8, epochs=5, loss="bpr", seed=0),
 }
 
 

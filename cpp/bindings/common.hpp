@@ -84,5 +84,6 @@ void bind_config(py::module_& m);
 void bind_topk(py::module_& m);
 void bind_sparse(py::module_& m);
 void bind_knn(py::module_& m);
+void bind_mf(py::module_& m);
 
 }  // namespace turborec::bind

@@ -8,7 +8,7 @@ from ._config import config, get_simd_level, set_simd_level, show_config, simd_l
 from ._config import _apply_env_simd
 from . import datasets, similarity, split
 from .data import Interactions
-from .models import ItemKNN, NotFittedError, UserKNN
+from .models import EarlyStopping, ItemKNN, MatrixFactorization, NotFittedError, UserKNN
 from .datasets import download_movielens, load_movielens, synthetic
 from .split import kfold, leave_k_out, per_user_split, random_split, temporal_leave_k_out, temporal_split
 from .similarity import topk_similarity
@@ -22,7 +22,9 @@ del _apply_env_simd
 __all__ = [
     "__version__",
     "Interactions",
+    "EarlyStopping",
     "ItemKNN",
+    "MatrixFactorization",
     "NotFittedError",
     "UserKNN",
     "datasets",

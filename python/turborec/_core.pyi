@@ -24,6 +24,40 @@ class SparseOperand:
     @property
     def pattern_only(self) -> bool:
         ...
+class SgdStateArrays:
+    """
+    The model arrays SGD updates in place (float32, C-contiguous).
+    """
+    def __init__(self, P: numpy.typing.NDArray[numpy.float32], Q: numpy.typing.NDArray[numpy.float32], user_bias: numpy.typing.NDArray[numpy.float32], item_bias: numpy.typing.NDArray[numpy.float32], g_user: numpy.typing.NDArray[numpy.float32], g_item: numpy.typing.NDArray[numpy.float32], g_user_bias: numpy.typing.NDArray[numpy.float32], g_item_bias: numpy.typing.NDArray[numpy.float32]) -> None:
+        ...
+class SgdGrid:
+    """
+    Ratings dealt into a G x G grid of blocks for lock-free parallel SGD.
+    """
+    def __init__(self, users: numpy.typing.NDArray[numpy.int32], items: numpy.typing.NDArray[numpy.int32], values: numpy.typing.NDArray[numpy.float32] | None, n_users: typing.SupportsInt | typing.SupportsIndex, n_items: typing.SupportsInt | typing.SupportsIndex, grid: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    def strata(self, seed: typing.SupportsInt | typing.SupportsIndex, epoch: typing.SupportsInt | typing.SupportsIndex) -> list[int]:
+        """
+        The column shifts of the strata, in the order an epoch runs them.
+        """
+    @property
+    def block_sizes(self) -> list[int]:
+        ...
+    @property
+    def entries(self) -> tuple[numpy.typing.NDArray[numpy.int32], numpy.typing.NDArray[numpy.int32], numpy.typing.NDArray[numpy.float32]]:
+        ...
+    @property
+    def grid(self) -> int:
+        ...
+    @property
+    def item_group(self) -> numpy.typing.NDArray[numpy.int32]:
+        ...
+    @property
+    def n(self) -> int:
+        ...
+    @property
+    def user_group(self) -> numpy.typing.NDArray[numpy.int32]:
+        ...
 def als_baselines(ratings: tuple, reg_user: typing.SupportsFloat | typing.SupportsIndex, reg_item: typing.SupportsFloat | typing.SupportsIndex, epochs: typing.SupportsInt | typing.SupportsIndex) -> tuple:
     """
     Baselines (mu, b_user, b_item) by alternating least squares.
@@ -36,6 +70,10 @@ def knn_predict(similarity: tuple, ratings: tuple, targets: numpy.typing.NDArray
     """
     Neighbourhood rating prediction for (target, other) pairs; returns (predictions, neighbours used).
     """
+def mf_predict(state: SgdStateArrays, factors: typing.SupportsInt | typing.SupportsIndex, mu: typing.SupportsFloat | typing.SupportsIndex, users: numpy.typing.NDArray[numpy.int32], items: numpy.typing.NDArray[numpy.int32], biased: bool, n_threads: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
+    """
+    mu + b_u + b_i + <p_u, q_i> per pair.
+    """
 def padded_to_csr(ids: numpy.typing.NDArray[numpy.int32], scores: numpy.typing.NDArray[numpy.float32], n_cols: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
     """
     Padded top-k rows to canonical CSR arrays.
@@ -43,6 +81,10 @@ def padded_to_csr(ids: numpy.typing.NDArray[numpy.int32], scores: numpy.typing.N
 def set_simd_active(level: str) -> None:
     """
     Select the SIMD level (scalar, avx2, avx512); it cannot exceed simd_supported().
+    """
+def sgd_epoch(grid: SgdGrid, state: SgdStateArrays, factors: typing.SupportsInt | typing.SupportsIndex, mu: typing.SupportsFloat | typing.SupportsIndex, loss: typing.SupportsInt | typing.SupportsIndex, schedule: typing.SupportsInt | typing.SupportsIndex, lr: typing.SupportsFloat | typing.SupportsIndex, reg: typing.SupportsFloat | typing.SupportsIndex, reg_bias: typing.SupportsFloat | typing.SupportsIndex, decay: typing.SupportsFloat | typing.SupportsIndex, biased: bool, seed: typing.SupportsInt | typing.SupportsIndex, pos_indptr: numpy.typing.NDArray[numpy.int64] | None, pos_indices: numpy.typing.NDArray[numpy.int32] | None, epoch: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex) -> float:
+    """
+    One SGD epoch over the grid; returns the summed loss.
     """
 def simd_active() -> str:
     """

@@ -16,6 +16,36 @@ constexpr int64_t kAccBlock = 16;
 // Most queries one dot_topk call may take (its per-query cursors live on the stack).
 constexpr int64_t kDotMaxQueries = 1024;
 
+// Everything an SGD kernel needs for one block of the grid (see mf_sgd.hpp).
+struct SgdBlockArgs {
+  const int32_t* users;
+  const int32_t* items;
+  const float* values;  // ratings (squared loss); unused by BPR
+  int64_t n;
+  float* P;
+  float* Q;
+  float* user_bias;
+  float* item_bias;
+  float* g_user;  // AdaGrad accumulators (used when adagrad)
+  float* g_item;
+  float* g_user_bias;
+  float* g_item_bias;
+  int dpad;     // row stride of P and Q, a multiple of 16
+  int factors;  // real factors (<= dpad); the padding stays zero
+  float mu;
+  float lr;
+  float reg;
+  float reg_bias;
+  bool adagrad;
+  bool biased;
+  // BPR: negatives are drawn from `pool` (the block's item group), rejecting the user's positives.
+  const int32_t* pool;
+  int64_t pool_size;
+  const int64_t* pos_indptr;
+  const int32_t* pos_indices;
+  uint64_t rng_seed;
+};
+
 struct KernelTable {
   SimdLevel level;
 
@@ -50,6 +80,13 @@ struct KernelTable {
   bool (*dot_topk)(const float* queries, int64_t nq, const float* packed, int64_t m, int d,
                    const float* bias_padded, const int32_t* const* excl, const int64_t* excl_len,
                    int k, float* heap_vals, int32_t* heap_ids, float* qbuf);
+
+  // ---- matrix factorisation --------------------------------------------------------------------
+  // One pass of SGD over a block's entries in order; returns the summed loss.
+  double (*sgd_squared)(const SgdBlockArgs& args);
+  double (*sgd_bpr)(const SgdBlockArgs& args);
+  // <a, b> over n floats (n a multiple of 16).
+  float (*dot)(const float* a, const float* b, int n);
 };
 
 const KernelTable& kernels();                   // the active level

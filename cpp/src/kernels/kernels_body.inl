@@ -233,8 +233,152 @@ bool dot_topk(const float* queries, int64_t nq, const float* packed, int64_t m, 
   return ok;
 }
 
+// ---- matrix factorisation ------------------------------------------------------------------------
+
+float dot(const float* a, const float* b, int n) {
+  vf acc0 = vzero(), acc1 = vzero();
+  int v = 0;
+  for (; v + 2 * W <= n; v += 2 * W) {
+    acc0 = vfmadd(vload(a + v), vload(b + v), acc0);
+    acc1 = vfmadd(vload(a + v + W), vload(b + v + W), acc1);
+  }
+  for (; v < n; v += W) acc0 = vfmadd(vload(a + v), vload(b + v), acc0);
+  return vreduce_add(vadd(acc0, acc1));
+}
+
+inline float inv_sqrt(float x) { return 1.0f / __builtin_sqrtf(x); }
+
+// Step sizes: lr, divided by sqrt of the accumulated squared gradient under AdaGrad (LIBMF's
+// schedule: the step uses the accumulator before this update's gradient is added).
+inline float step(const SgdBlockArgs& a, float g) { return a.adagrad ? a.lr * inv_sqrt(g) : a.lr; }
+
+// p -= sp * (reg p - e q); q -= sq * (reg q - e p), both from the old values; returns the squared
+// gradient norms through gpp, gqq (for AdaGrad).
+inline void pair_update(float* p, float* q, float e, float sp, float sq, float reg, int dpad, float& gpp, float& gqq) {
+  const vf ve = vset1(e), vreg = vset1(reg), vsp = vset1(sp), vsq = vset1(sq);
+  vf np = vzero(), nq = vzero();
+  for (int v = 0; v < dpad; v += W) {
+    const vf pv = vload(p + v), qv = vload(q + v);
+    const vf gp = vsub(vmul(vreg, pv), vmul(ve, qv));
+    const vf gq = vsub(vmul(vreg, qv), vmul(ve, pv));
+    vstore(p + v, vsub(pv, vmul(vsp, gp)));
+    vstore(q + v, vsub(qv, vmul(vsq, gq)));
+    np = vfmadd(gp, gp, np);
+    nq = vfmadd(gq, gq, nq);
+  }
+  gpp = vreduce_add(np);
+  gqq = vreduce_add(nq);
+}
+
+double sgd_squared(const SgdBlockArgs& a) {
+  double loss = 0.0;
+  const float inv_d = 1.0f / static_cast<float>(a.factors);
+  for (int64_t t = 0; t < a.n; ++t) {
+    const int32_t u = a.users[t], i = a.items[t];
+    float* p = a.P + static_cast<int64_t>(u) * a.dpad;
+    float* q = a.Q + static_cast<int64_t>(i) * a.dpad;
+    float pred = dot(p, q, a.dpad);
+    if (a.biased) pred += a.mu + a.user_bias[u] + a.item_bias[i];
+    const float e = a.values[t] - pred;
+    loss += static_cast<double>(e) * e;
+    float gpp, gqq;
+    pair_update(p, q, e, step(a, a.g_user[u]), step(a, a.g_item[i]), a.reg, a.dpad, gpp, gqq);
+    if (a.adagrad) {
+      a.g_user[u] += gpp * inv_d;
+      a.g_item[i] += gqq * inv_d;
+    }
+    if (a.biased) {
+      const float gu = a.reg_bias * a.user_bias[u] - e, gi = a.reg_bias * a.item_bias[i] - e;
+      a.user_bias[u] -= step(a, a.g_user_bias[u]) * gu;
+      a.item_bias[i] -= step(a, a.g_item_bias[i]) * gi;
+      if (a.adagrad) {
+        a.g_user_bias[u] += gu * gu;
+        a.g_item_bias[i] += gi * gi;
+      }
+    }
+  }
+  return loss;
+}
+
+inline uint64_t splitmix64(uint64_t& state) {
+  uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+inline bool is_positive(const SgdBlockArgs& a, int32_t u, int32_t j) {
+  int64_t lo = a.pos_indptr[u], hi = a.pos_indptr[u + 1];
+  while (lo < hi) {
+    const int64_t mid = (lo + hi) >> 1;
+    if (a.pos_indices[mid] < j) lo = mid + 1; else hi = mid;
+  }
+  return lo < a.pos_indptr[u + 1] && a.pos_indices[lo] == j;
+}
+
+// BPR: for a positive (u, i) and a sampled negative j, ascend log sigmoid(x_uij) with
+// x_uij = b_i - b_j + <p_u, q_i - q_j>, L2-regularised.
+double sgd_bpr(const SgdBlockArgs& a) {
+  uint64_t rng = a.rng_seed;
+  double loss = 0.0;
+  const float inv_d = 1.0f / static_cast<float>(a.factors);
+  if (a.pool_size == 0) return 0.0;
+  const vf vreg = vset1(a.reg);
+  for (int64_t t = 0; t < a.n; ++t) {
+    const int32_t u = a.users[t], i = a.items[t];
+    int32_t j = -1;
+    for (int attempt = 0; attempt < 8; ++attempt) {  // a few tries; a user owning the whole pool is skipped
+      const int32_t c = a.pool[splitmix64(rng) % static_cast<uint64_t>(a.pool_size)];
+      if (!is_positive(a, u, c)) {
+        j = c;
+        break;
+      }
+    }
+    if (j < 0) continue;
+    float* p = a.P + static_cast<int64_t>(u) * a.dpad;
+    float* qi = a.Q + static_cast<int64_t>(i) * a.dpad;
+    float* qj = a.Q + static_cast<int64_t>(j) * a.dpad;
+    float x = dot(p, qi, a.dpad) - dot(p, qj, a.dpad);
+    if (a.biased) x += a.item_bias[i] - a.item_bias[j];
+    // loss = log(1 + e^-x) and its slope g = sigmoid(-x), computed without overflow
+    const float ex = __builtin_expf(-__builtin_fabsf(x));
+    loss += (x > 0 ? 0.0 : -static_cast<double>(x)) + __builtin_log1pf(ex);
+    const float g = x > 0 ? ex / (1.0f + ex) : 1.0f / (1.0f + ex);
+    const float sp = step(a, a.g_user[u]), si = step(a, a.g_item[i]), sj = step(a, a.g_item[j]);
+    const vf vg = vset1(g);
+    vf np = vzero(), ni = vzero(), nj = vzero();
+    for (int v = 0; v < a.dpad; v += W) {
+      const vf pv = vload(p + v), qiv = vload(qi + v), qjv = vload(qj + v);
+      const vf gp = vsub(vmul(vreg, pv), vmul(vg, vsub(qiv, qjv)));
+      const vf gi = vsub(vmul(vreg, qiv), vmul(vg, pv));
+      const vf gj = vadd(vmul(vreg, qjv), vmul(vg, pv));
+      vstore(p + v, vsub(pv, vmul(vset1(sp), gp)));
+      vstore(qi + v, vsub(qiv, vmul(vset1(si), gi)));
+      vstore(qj + v, vsub(qjv, vmul(vset1(sj), gj)));
+      np = vfmadd(gp, gp, np);
+      ni = vfmadd(gi, gi, ni);
+      nj = vfmadd(gj, gj, nj);
+    }
+    if (a.adagrad) {
+      a.g_user[u] += vreduce_add(np) * inv_d;
+      a.g_item[i] += vreduce_add(ni) * inv_d;
+      a.g_item[j] += vreduce_add(nj) * inv_d;
+    }
+    if (a.biased) {
+      const float gbi = a.reg_bias * a.item_bias[i] - g, gbj = a.reg_bias * a.item_bias[j] + g;
+      a.item_bias[i] -= step(a, a.g_item_bias[i]) * gbi;
+      a.item_bias[j] -= step(a, a.g_item_bias[j]) * gbj;
+      if (a.adagrad) {
+        a.g_item_bias[i] += gbi * gbi;
+        a.g_item_bias[j] += gbj * gbj;
+      }
+    }
+  }
+  return loss;
+}
+
 }  // namespace
 
 extern const KernelTable table = {
-    kLevel, topk_scan, scan_marked, kDotMR, kDotNR, dot_pack_items, dot_topk,
+    kLevel, topk_scan, scan_marked, kDotMR, kDotNR, dot_pack_items, dot_topk, sgd_squared, sgd_bpr, dot,
 };

@@ -2,5 +2,6 @@
 
 from .base import NotFittedError, Recommender
 from .knn import Explanation, ItemKNN, UserKNN
+from .mf import EarlyStopping, MatrixFactorization
 
-__all__ = ["Explanation", "ItemKNN", "NotFittedError", "Recommender", "UserKNN"]
+__all__ = ["EarlyStopping", "Explanation", "MatrixFactorization", "ItemKNN", "NotFittedError", "Recommender", "UserKNN"]
