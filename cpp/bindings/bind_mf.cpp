@@ -17,14 +17,8 @@ T* rows_of(carray<T>& a, int64_t rows, int64_t cols, const char* name) {
   return a.mutable_data();
 }
 
-float* vec_of(carray<float>& a, int64_t n, const char* name) {
-  require(a.ndim() == 1 && a.shape(0) == n, std::string(name) + ": expected shape (" + std::to_string(n) + ",)");
-  require(a.writeable(), std::string(name) + ": must be writeable");
-  return a.mutable_data();
-}
-
 struct StateArrays {
-  carray<float> P, Q, user_bias, item_bias, g_user, g_item, g_user_bias, g_item_bias;
+  carray<float> P, Q, user_meta, item_meta;
 };
 
 SgdState state_of(StateArrays& s, int factors, float mu) {
@@ -34,12 +28,8 @@ SgdState state_of(StateArrays& s, int factors, float mu) {
   SgdState st{};
   st.P = rows_of(s.P, nu, dpad, "P");
   st.Q = rows_of(s.Q, ni, dpad, "Q");
-  st.user_bias = vec_of(s.user_bias, nu, "user_bias");
-  st.item_bias = vec_of(s.item_bias, ni, "item_bias");
-  st.g_user = vec_of(s.g_user, nu, "g_user");
-  st.g_item = vec_of(s.g_item, ni, "g_item");
-  st.g_user_bias = vec_of(s.g_user_bias, nu, "g_user_bias");
-  st.g_item_bias = vec_of(s.g_item_bias, ni, "g_item_bias");
+  st.user_meta = rows_of(s.user_meta, nu, 4, "user_meta");
+  st.item_meta = rows_of(s.item_meta, ni, 4, "item_meta");
   st.dpad = static_cast<int>(dpad);
   st.factors = factors;
   st.mu = mu;
@@ -109,14 +99,12 @@ carray<float> predict_binding(StateArrays arrays, int factors, float mu, const c
 }  // namespace
 
 void bind_mf(py::module_& m) {
-  py::class_<StateArrays>(m, "SgdStateArrays", "The model arrays SGD updates in place (float32, C-contiguous).")
-      .def(py::init([](carray<float> P, carray<float> Q, carray<float> ub, carray<float> ib, carray<float> gu,
-                       carray<float> gi, carray<float> gub, carray<float> gib) {
-             return StateArrays{P, Q, ub, ib, gu, gi, gub, gib};
+  py::class_<StateArrays>(m, "SgdStateArrays", "The model arrays SGD updates in place (float32, C-contiguous): P, Q and the (n, 4) per-row [bias, accumulators] tables.")
+      .def(py::init([](carray<float> P, carray<float> Q, carray<float> um, carray<float> im) {
+             return StateArrays{P, Q, um, im};
            }),
-           py::arg("P").noconvert(), py::arg("Q").noconvert(), py::arg("user_bias").noconvert(),
-           py::arg("item_bias").noconvert(), py::arg("g_user").noconvert(), py::arg("g_item").noconvert(),
-           py::arg("g_user_bias").noconvert(), py::arg("g_item_bias").noconvert());
+           py::arg("P").noconvert(), py::arg("Q").noconvert(), py::arg("user_meta").noconvert(),
+           py::arg("item_meta").noconvert());
   py::class_<SgdGrid>(m, "SgdGrid", "Ratings dealt into a G x G grid of blocks for lock-free parallel SGD.")
       .def(py::init(&make_grid), py::arg("users").noconvert(), py::arg("items").noconvert(),
            py::arg("values").noconvert(), py::arg("n_users"), py::arg("n_items"), py::arg("grid"), py::arg("seed"))

@@ -113,12 +113,8 @@ double sgd_epoch(const SgdGrid& grid, SgdState& st, const SgdOptions& o, const S
       a.n = grid.block_ptr[b + 1] - grid.block_ptr[b];
       a.P = st.P;
       a.Q = st.Q;
-      a.user_bias = st.user_bias;
-      a.item_bias = st.item_bias;
-      a.g_user = st.g_user;
-      a.g_item = st.g_item;
-      a.g_user_bias = st.g_user_bias;
-      a.g_item_bias = st.g_item_bias;
+      a.user_meta = st.user_meta;
+      a.item_meta = st.item_meta;
       a.dpad = st.dpad;
       a.factors = st.factors;
       a.mu = st.mu;
@@ -157,7 +153,7 @@ void mf_predict(const SgdState& st, const int32_t* users, const int32_t* items, 
     for (int64_t t = lo; t < hi; ++t) {
       const int32_t u = users[t], i = items[t];
       float s = K.dot(st.P + static_cast<int64_t>(u) * st.dpad, st.Q + static_cast<int64_t>(i) * st.dpad, st.dpad);
-      if (biased) s += st.mu + st.user_bias[u] + st.item_bias[i];
+      if (biased) s += st.mu + st.user_meta[4 * static_cast<int64_t>(u)] + st.item_meta[4 * static_cast<int64_t>(i)];
       out[t] = s;
     }
   });

@@ -24,12 +24,10 @@ struct SgdBlockArgs {
   int64_t n;
   float* P;
   float* Q;
-  float* user_bias;
-  float* item_bias;
-  float* g_user;  // AdaGrad accumulators (used when adagrad)
-  float* g_item;
-  float* g_user_bias;
-  float* g_item_bias;
+  // Per-row scalars, four floats per user / item so one cache line serves them all:
+  // [bias, AdaGrad accumulator of the factor row, AdaGrad accumulator of the bias, unused].
+  float* user_meta;
+  float* item_meta;
   int dpad;     // row stride of P and Q, a multiple of 16
   int factors;  // real factors (<= dpad); the padding stays zero
   float mu;

@@ -43,16 +43,13 @@ struct SgdOptions {
 };
 
 // Model state (caller-owned). P: n_users x dpad, Q: n_items x dpad (dpad a multiple of 16, padding
-// columns zero); the g_* arrays are the AdaGrad accumulators (one per factor row and per bias).
+// columns zero); user_meta / item_meta: 4 floats per row, [bias, AdaGrad accumulator of the factors,
+// AdaGrad accumulator of the bias, unused], kept together so an update touches one line for them.
 struct SgdState {
   float* P;
   float* Q;
-  float* user_bias;
-  float* item_bias;
-  float* g_user;
-  float* g_item;
-  float* g_user_bias;
-  float* g_item_bias;
+  float* user_meta;
+  float* item_meta;
   int dpad;
   int factors;  // real factors (the AdaGrad gradient norm is averaged over them)
   float mu;
@@ -73,7 +70,7 @@ std::vector<int> sgd_strata_order(int G, uint64_t seed, int epoch);
 double sgd_epoch(const SgdGrid& grid, SgdState& state, const SgdOptions& options, const SgdPositives& positives,
                  int epoch, int n_threads);
 
-// mu + b_u + b_i + <p_u, q_i> for pairs (biases ignored when null).
+// mu + b_u + b_i + <p_u, q_i> for pairs (<p_u, q_i> alone when not biased).
 void mf_predict(const SgdState& state, const int32_t* users, const int32_t* items, int64_t n, bool biased, float* out,
                 int n_threads);
 

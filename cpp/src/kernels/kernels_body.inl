@@ -235,7 +235,7 @@ bool dot_topk(const float* queries, int64_t nq, const float* packed, int64_t m, 
 
 // ---- matrix factorisation ------------------------------------------------------------------------
 
-float dot(const float* a, const float* b, int n) {
+inline float dot_inline(const float* a, const float* b, int n) {
   vf acc0 = vzero(), acc1 = vzero();
   int v = 0;
   for (; v + 2 * W <= n; v += 2 * W) {
@@ -245,6 +245,27 @@ float dot(const float* a, const float* b, int n) {
   for (; v < n; v += W) acc0 = vfmadd(vload(a + v), vload(b + v), acc0);
   return vreduce_add(vadd(acc0, acc1));
 }
+
+// GCC may delete __builtin_prefetch loops at -O2; an asm statement stays. prefetcht0 exists on every
+// x86-64.
+inline void prefetch_line(const void* p) { asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p))); }
+
+// SGD entries are in random order, so their factor rows are random memory accesses: request the
+// rows (and the per-row scalars) of the entry kSgdAhead updates ahead.
+constexpr int64_t kSgdAhead = 8;
+
+inline void prefetch_entry(const SgdBlockArgs& a, int32_t u, int32_t i) {
+  const float* p = a.P + static_cast<int64_t>(u) * a.dpad;
+  const float* q = a.Q + static_cast<int64_t>(i) * a.dpad;
+  for (int v = 0; v < a.dpad; v += 16) {
+    prefetch_line(p + v);
+    prefetch_line(q + v);
+  }
+  prefetch_line(a.user_meta + 4 * static_cast<int64_t>(u));
+  prefetch_line(a.item_meta + 4 * static_cast<int64_t>(i));
+}
+
+float dot(const float* a, const float* b, int n) { return dot_inline(a, b, n); }
 
 inline float inv_sqrt(float x) { return 1.0f / __builtin_sqrtf(x); }
 
@@ -273,30 +294,33 @@ inline void pair_update(float* p, float* q, float e, float sp, float sq, float r
 double sgd_squared(const SgdBlockArgs& a) {
   double loss = 0.0;
   const float inv_d = 1.0f / static_cast<float>(a.factors);
+  double loss_local = 0.0;
   for (int64_t t = 0; t < a.n; ++t) {
+    if (t + kSgdAhead < a.n) prefetch_entry(a, a.users[t + kSgdAhead], a.items[t + kSgdAhead]);
     const int32_t u = a.users[t], i = a.items[t];
     float* p = a.P + static_cast<int64_t>(u) * a.dpad;
     float* q = a.Q + static_cast<int64_t>(i) * a.dpad;
-    float pred = dot(p, q, a.dpad);
-    if (a.biased) pred += a.mu + a.user_bias[u] + a.item_bias[i];
+    float pred = dot_inline(p, q, a.dpad);
+    if (a.biased) pred += a.mu + a.user_meta[4 * static_cast<int64_t>(u)] + a.item_meta[4 * static_cast<int64_t>(i)];
     const float e = a.values[t] - pred;
-    loss += static_cast<double>(e) * e;
+    loss_local += static_cast<double>(e) * e;
     float gpp, gqq;
-    pair_update(p, q, e, step(a, a.g_user[u]), step(a, a.g_item[i]), a.reg, a.dpad, gpp, gqq);
+    pair_update(p, q, e, step(a, a.user_meta[4 * static_cast<int64_t>(u) + 1]), step(a, a.item_meta[4 * static_cast<int64_t>(i) + 1]), a.reg, a.dpad, gpp, gqq);
     if (a.adagrad) {
-      a.g_user[u] += gpp * inv_d;
-      a.g_item[i] += gqq * inv_d;
+      a.user_meta[4 * static_cast<int64_t>(u) + 1] += gpp * inv_d;
+      a.item_meta[4 * static_cast<int64_t>(i) + 1] += gqq * inv_d;
     }
     if (a.biased) {
-      const float gu = a.reg_bias * a.user_bias[u] - e, gi = a.reg_bias * a.item_bias[i] - e;
-      a.user_bias[u] -= step(a, a.g_user_bias[u]) * gu;
-      a.item_bias[i] -= step(a, a.g_item_bias[i]) * gi;
+      const float gu = a.reg_bias * a.user_meta[4 * static_cast<int64_t>(u)] - e, gi = a.reg_bias * a.item_meta[4 * static_cast<int64_t>(i)] - e;
+      a.user_meta[4 * static_cast<int64_t>(u)] -= step(a, a.user_meta[4 * static_cast<int64_t>(u) + 2]) * gu;
+      a.item_meta[4 * static_cast<int64_t>(i)] -= step(a, a.item_meta[4 * static_cast<int64_t>(i) + 2]) * gi;
       if (a.adagrad) {
-        a.g_user_bias[u] += gu * gu;
-        a.g_item_bias[i] += gi * gi;
+        a.user_meta[4 * static_cast<int64_t>(u) + 2] += gu * gu;
+        a.item_meta[4 * static_cast<int64_t>(i) + 2] += gi * gi;
       }
     }
   }
+  loss += loss_local;
   return loss;
 }
 
@@ -325,6 +349,7 @@ double sgd_bpr(const SgdBlockArgs& a) {
   if (a.pool_size == 0) return 0.0;
   const vf vreg = vset1(a.reg);
   for (int64_t t = 0; t < a.n; ++t) {
+    if (t + kSgdAhead < a.n) prefetch_entry(a, a.users[t + kSgdAhead], a.items[t + kSgdAhead]);
     const int32_t u = a.users[t], i = a.items[t];
     int32_t j = -1;
     for (int attempt = 0; attempt < 8; ++attempt) {  // a few tries; a user owning the whole pool is skipped
@@ -338,13 +363,13 @@ double sgd_bpr(const SgdBlockArgs& a) {
     float* p = a.P + static_cast<int64_t>(u) * a.dpad;
     float* qi = a.Q + static_cast<int64_t>(i) * a.dpad;
     float* qj = a.Q + static_cast<int64_t>(j) * a.dpad;
-    float x = dot(p, qi, a.dpad) - dot(p, qj, a.dpad);
-    if (a.biased) x += a.item_bias[i] - a.item_bias[j];
+    float x = dot_inline(p, qi, a.dpad) - dot_inline(p, qj, a.dpad);
+    if (a.biased) x += a.item_meta[4 * static_cast<int64_t>(i)] - a.item_meta[4 * static_cast<int64_t>(j)];
     // loss = log(1 + e^-x) and its slope g = sigmoid(-x), computed without overflow
     const float ex = __builtin_expf(-__builtin_fabsf(x));
     loss += (x > 0 ? 0.0 : -static_cast<double>(x)) + __builtin_log1pf(ex);
     const float g = x > 0 ? ex / (1.0f + ex) : 1.0f / (1.0f + ex);
-    const float sp = step(a, a.g_user[u]), si = step(a, a.g_item[i]), sj = step(a, a.g_item[j]);
+    const float sp = step(a, a.user_meta[4 * static_cast<int64_t>(u) + 1]), si = step(a, a.item_meta[4 * static_cast<int64_t>(i) + 1]), sj = step(a, a.item_meta[4 * static_cast<int64_t>(j) + 1]);
     const vf vg = vset1(g);
     vf np = vzero(), ni = vzero(), nj = vzero();
     for (int v = 0; v < a.dpad; v += W) {
@@ -360,17 +385,17 @@ double sgd_bpr(const SgdBlockArgs& a) {
       nj = vfmadd(gj, gj, nj);
     }
     if (a.adagrad) {
-      a.g_user[u] += vreduce_add(np) * inv_d;
-      a.g_item[i] += vreduce_add(ni) * inv_d;
-      a.g_item[j] += vreduce_add(nj) * inv_d;
+      a.user_meta[4 * static_cast<int64_t>(u) + 1] += vreduce_add(np) * inv_d;
+      a.item_meta[4 * static_cast<int64_t>(i) + 1] += vreduce_add(ni) * inv_d;
+      a.item_meta[4 * static_cast<int64_t>(j) + 1] += vreduce_add(nj) * inv_d;
     }
     if (a.biased) {
-      const float gbi = a.reg_bias * a.item_bias[i] - g, gbj = a.reg_bias * a.item_bias[j] + g;
-      a.item_bias[i] -= step(a, a.g_item_bias[i]) * gbi;
-      a.item_bias[j] -= step(a, a.g_item_bias[j]) * gbj;
+      const float gbi = a.reg_bias * a.item_meta[4 * static_cast<int64_t>(i)] - g, gbj = a.reg_bias * a.item_meta[4 * static_cast<int64_t>(j)] + g;
+      a.item_meta[4 * static_cast<int64_t>(i)] -= step(a, a.item_meta[4 * static_cast<int64_t>(i) + 2]) * gbi;
+      a.item_meta[4 * static_cast<int64_t>(j)] -= step(a, a.item_meta[4 * static_cast<int64_t>(j) + 2]) * gbj;
       if (a.adagrad) {
-        a.g_item_bias[i] += gbi * gbi;
-        a.g_item_bias[j] += gbj * gbj;
+        a.item_meta[4 * static_cast<int64_t>(i) + 2] += gbi * gbi;
+        a.item_meta[4 * static_cast<int64_t>(j) + 2] += gbj * gbj;
       }
     }
   }

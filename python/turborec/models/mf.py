@@ -30,6 +30,12 @@ _DEFAULTS = {  # (lr, reg, reg_bias) by (loss, schedule)
 _PAD = 16  # factor rows are padded to a multiple of this for the SIMD kernels
 
 
+def _new_meta(n: int) -> np.ndarray:
+    meta = np.zeros((n, 4), np.float32)
+    meta[:, 1:3] = 1.0  # AdaGrad accumulators start at 1 (LIBMF)
+    return meta
+
+
 class EarlyStopping:
     """Callback: stop when the monitored history value has not improved for ``patience`` epochs,
     and put back the best epoch's model (``restore_best``)."""
@@ -187,9 +193,9 @@ class MatrixFactorization(Recommender):
         P[:, :d] = rng.normal(0.0, self.init_std, (n_users, d))
         Q[:, :d] = rng.normal(0.0, self.init_std, (n_items, d))
         self._P, self._Q = P, Q
-        self._user_bias = np.zeros(n_users, np.float32)
-        self._item_bias = np.zeros(n_items, np.float32)
-        self._g = [np.ones(n, np.float32) for n in (n_users, n_items, n_users, n_items)]
+        # Per-row [bias, AdaGrad accumulator of the factors, of the bias, unused]: one cache line.
+        self._user_meta = _new_meta(n_users)
+        self._item_meta = _new_meta(n_items)
         bpr = self.loss == "bpr"
         values = R.data
         self.global_mean_ = float(values.mean()) if (R.nnz and not bpr and self.biased) else 0.0
@@ -231,13 +237,13 @@ class MatrixFactorization(Recommender):
                 progress.close()
 
     def _state(self):
-        return _core.SgdStateArrays(self._P, self._Q, self._user_bias, self._item_bias, *self._g)
+        return _core.SgdStateArrays(self._P, self._Q, self._user_meta, self._item_meta)
 
     def _snapshot(self):
-        return [a.copy() for a in (self._P, self._Q, self._user_bias, self._item_bias)]
+        return [a.copy() for a in (self._P, self._Q, self._user_meta, self._item_meta)]
 
     def _restore(self, snapshot):
-        self._P, self._Q, self._user_bias, self._item_bias = snapshot
+        self._P, self._Q, self._user_meta, self._item_meta = snapshot
 
     def _validation_pairs(self, validation, shape, rng):
         if validation is None:
@@ -277,7 +283,7 @@ class MatrixFactorization(Recommender):
         return out
 
     def _recommend(self, users, k, exclude, candidates):
-        bias = self._item_bias if self.biased else None
+        bias = np.ascontiguousarray(self._item_meta[:, 0]) if self.biased else None
         if candidates is None:
             return topk_dot(self._P[users], self._Q, k, exclude=exclude, item_bias=bias, n_threads=self._n_threads)
         allowed = np.flatnonzero(candidates)
@@ -313,13 +319,15 @@ class MatrixFactorization(Recommender):
 
     @property
     def user_bias(self) -> np.ndarray:
+        """(n_users,) view of b_u."""
         self._check_fitted()
-        return self._user_bias
+        return self._user_meta[:, 0]
 
     @property
     def item_bias(self) -> np.ndarray:
+        """(n_items,) view of b_i."""
         self._check_fitted()
-        return self._item_bias
+        return self._item_meta[:, 0]
 
     @property
     def global_mean(self) -> float:
@@ -359,16 +367,14 @@ class MatrixFactorization(Recommender):
         if new_n > self.n_users:
             grow = new_n - self.n_users
             self._P = np.vstack([self._P, np.zeros((grow, self._P.shape[1]), np.float32)])
-            self._user_bias = np.concatenate([self._user_bias, np.zeros(grow, np.float32)])
-            self._g[0] = np.concatenate([self._g[0], np.ones(grow, np.float32)])
-            self._g[2] = np.concatenate([self._g[2], np.ones(grow, np.float32)])
+            self._user_meta = np.vstack([self._user_meta, _new_meta(grow)])
             self.user_items_ = sp.vstack([self.user_items_, sp.csr_matrix((grow, self.n_items), dtype=np.float32)],
                                          format="csr")
         for t, u in enumerate(users):
             lo, hi = rows.indptr[t], rows.indptr[t + 1]
             p, b = self._fold_in(rows.indices[lo:hi], rows.data[lo:hi])
             self._P[u, : self.factors] = p
-            self._user_bias[u] = b
+            self._user_meta[u, 0] = b
         replaced = sp.lil_matrix(self.user_items_)
         replaced[users] = rows
         self.user_items_ = replaced.tocsr()
@@ -391,7 +397,7 @@ class MatrixFactorization(Recommender):
         if n == 0:
             return np.zeros(d, np.float32), 0.0
         if self.loss == "squared":
-            y = values.astype(np.float64) - self.global_mean_ - (self._item_bias[items] if self.biased else 0.0)
+            y = values.astype(np.float64) - self.global_mean_ - (self.item_bias[items] if self.biased else 0.0)
             X = np.hstack([np.ones((n, 1)), Qi]) if self.biased else Qi
             penalty = np.full(X.shape[1], n * self._reg)
             if self.biased:
@@ -406,7 +412,7 @@ class MatrixFactorization(Recommender):
         negatives = rng.integers(0, self.n_items, (8, n))
         negatives = np.where(owned[negatives], rng.integers(0, self.n_items, (8, n)), negatives)
         Qj = self._Q[negatives, :d].astype(np.float64)  # (8, n, d)
-        bias_gap = (self._item_bias[items] - self._item_bias[negatives]) if self.biased else 0.0
+        bias_gap = (self.item_bias[items] - self.item_bias[negatives]) if self.biased else 0.0
         diff = Qi[None] - Qj
         p = np.zeros(d)
         for _ in range(100):
