@@ -6,4 +6,5 @@ PYBIND11_MODULE(_core, m) {
   turborec::bind::bind_config(m);
   turborec::bind::bind_topk(m);
   turborec::bind::bind_sparse(m);
+  turborec::bind::bind_metrics(m);
 }

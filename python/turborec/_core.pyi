@@ -2,6 +2,7 @@
 turborec's compiled kernels (private: use the turborec package)
 """
 from __future__ import annotations
+import collections.abc
 import numpy
 import numpy.typing
 import typing
@@ -31,6 +32,10 @@ def default_threads() -> int:
 def padded_to_csr(ids: numpy.typing.NDArray[numpy.int32], scores: numpy.typing.NDArray[numpy.float32], n_cols: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
     """
     Padded top-k rows to canonical CSR arrays.
+    """
+def ranking_metrics(recommended: numpy.typing.NDArray[numpy.int32], k: typing.SupportsInt | typing.SupportsIndex, relevant: tuple, exclude: tuple | None, n_items: typing.SupportsInt | typing.SupportsIndex, gain: str, metrics: collections.abc.Sequence[str], dtype: numpy.dtype[typing.Any], n_threads: typing.SupportsInt | typing.SupportsIndex) -> dict:
+    """
+    Per-user ranking metrics of top-k lists (recommended int32 (n, width), CSR tuples for relevant and exclude); returns {name: array (n,)} for the requested names among precision, recall, ndcg, map, hit_rate, mrr, auc.
     """
 def set_simd_active(level: str) -> None:
     """
