@@ -1,6 +1,6 @@
 // Per-user ranking metrics (formulas in turborec/metrics.hpp). Each user's row is independent: the
-// list is checked and sorted once (duplicates), each listed id is looked up in the user's sorted
-// relevant row by binary search, and every requested metric is accumulated in the same pass.
+// list is checked (range, duplicates), each listed id is looked up in the user's sorted relevant
+// row by a branch-free binary search, and every requested metric is accumulated in the same pass.
 #include "turborec/metrics.hpp"
 
 #include <algorithm>
@@ -48,22 +48,53 @@ std::string row_pattern_problem(const CsrView<Ptr>& m, int64_t r, const char* wh
   return w + ": row " + row + " is invalid";
 }
 
-// Checks the first k ids of a recommendation row; returns "" when fine. `sorted` receives the
-// row's non-negative ids, sorted (scratch for the duplicate check).
-std::string list_problem(const int32_t* row, int k, int64_t n_items, int64_t r, std::vector<int32_t>& sorted) {
-  sorted.clear();
-  for (int i = 0; i < k; ++i) {
-    const int32_t id = row[i];
-    if (id < -1 || id >= n_items)
-      return "recommended: row " + std::to_string(r) + " has id " + std::to_string(id) + " outside [0, " +
-             std::to_string(n_items) + ") (only -1 may pad)";
-    if (id >= 0) sorted.push_back(id);
+// Duplicate check of short lists by pairwise comparison (no branches to mispredict); longer ones sort.
+constexpr int kPairwiseMaxK = 32;
+
+// True when the first k ids of a recommendation row are in [-1, n_items) and no item repeats.
+bool list_ok(const int32_t* row, int k, int64_t n_items, std::vector<int32_t>& sorted) {
+  bool ok = true;
+  for (int i = 0; i < k; ++i) ok &= row[i] >= -1 && row[i] < n_items;
+  if (!ok) return false;
+  if (k <= kPairwiseMaxK) {
+    bool dup = false;
+    for (int i = 1; i < k; ++i)
+      for (int j = 0; j < i; ++j) dup |= (row[i] == row[j]) & (row[i] >= 0);
+    return !dup;
   }
+  sorted.clear();
+  for (int i = 0; i < k; ++i)
+    if (row[i] >= 0) sorted.push_back(row[i]);
+  std::sort(sorted.begin(), sorted.end());
+  return std::adjacent_find(sorted.begin(), sorted.end()) == sorted.end();
+}
+
+// The message for a row that failed list_ok (built only on failure).
+std::string list_problem(const int32_t* row, int k, int64_t n_items, int64_t r) {
+  for (int i = 0; i < k; ++i)
+    if (row[i] < -1 || row[i] >= n_items)
+      return "recommended: row " + std::to_string(r) + " has id " + std::to_string(row[i]) + " outside [0, " +
+             std::to_string(n_items) + ") (only -1 may pad)";
+  std::vector<int32_t> sorted;
+  for (int i = 0; i < k; ++i)
+    if (row[i] >= 0) sorted.push_back(row[i]);
   std::sort(sorted.begin(), sorted.end());
   const auto dup = std::adjacent_find(sorted.begin(), sorted.end());
-  if (dup != sorted.end())
-    return "recommended: row " + std::to_string(r) + " lists item " + std::to_string(*dup) + " more than once";
-  return {};
+  return "recommended: row " + std::to_string(r) + " lists item " + std::to_string(dup != sorted.end() ? *dup : -1) +
+         " more than once";
+}
+
+// Position of x in the strictly increasing run a[0..n), or -1. A branch-free lower bound: rows are
+// short and the lookups random, so mispredicted branches would cost more than the comparisons.
+inline int64_t find_sorted(const int32_t* a, int64_t n, int32_t x) {
+  if (n == 0) return -1;
+  const int32_t* base = a;
+  while (n > 1) {
+    const int64_t half = n / 2;
+    base = base[half] <= x ? base + half : base;
+    n -= half;
+  }
+  return *base == x ? base - a : -1;
 }
 
 double gain_of(Gain gain, float rel) {
@@ -74,19 +105,19 @@ double gain_of(Gain gain, float rel) {
   }
 }
 
-// |a ∩ b| of two strictly increasing index runs.
+// |a ∩ b| of two strictly increasing index runs: each element of the shorter looked up in the longer.
 int64_t intersection_size(const int32_t* a, int64_t na, const int32_t* b, int64_t nb) {
-  int64_t i = 0, j = 0, n = 0;
-  while (i < na && j < nb) {
-    if (a[i] < b[j]) ++i;
-    else if (b[j] < a[i]) ++j;
-    else { ++n; ++i; ++j; }
+  if (na > nb) {
+    std::swap(a, b);
+    std::swap(na, nb);
   }
+  int64_t n = 0;
+  for (int64_t i = 0; i < na; ++i) n += find_sorted(b, nb, a[i]) >= 0;
   return n;
 }
 
 struct Scratch {
-  std::vector<int32_t> sorted;  // a row's ids, for the duplicate check
+  std::vector<int32_t> sorted;  // a long row's ids, for the duplicate check
   std::vector<int64_t> hit_at;  // position in the relevant row of each listed id, -1 if no hit
   std::vector<double> gains;    // graded gains of the relevant row, for IDCG
 };
@@ -139,12 +170,15 @@ void ranking_metrics(const int32_t* recommended, int64_t n_users, int64_t width,
     FirstError& err = errors[tid];
     for (int64_t u = begin; u < end; ++u) {
       const int32_t* row = recommended + u * width;
-      std::string problem = list_problem(row, k, n_items, u, s.sorted);
-      if (problem.empty() && !row_pattern_ok(relevant, u)) problem = row_pattern_problem(relevant, u, "relevant");
-      if (problem.empty() && exclude && !row_pattern_ok(*exclude, u))
-        problem = row_pattern_problem(*exclude, u, "exclude");
-      if (!problem.empty()) {
-        if (err.row < 0 || u < err.row) err = FirstError{u, std::move(problem)};
+      if (!list_ok(row, k, n_items, s.sorted) || !row_pattern_ok(relevant, u) ||
+          (exclude && !row_pattern_ok(*exclude, u))) {
+        if (err.row < 0 || u < err.row) {
+          std::string problem;
+          if (!list_ok(row, k, n_items, s.sorted)) problem = list_problem(row, k, n_items, u);
+          else if (!row_pattern_ok(relevant, u)) problem = row_pattern_problem(relevant, u, "relevant");
+          else problem = row_pattern_problem(*exclude, u, "exclude");
+          err = FirstError{u, std::move(problem)};
+        }
         continue;
       }
 
@@ -158,13 +192,13 @@ void ranking_metrics(const int32_t* recommended, int64_t n_users, int64_t width,
           const int32_t id = row[i];
           s.hit_at[i] = -1;
           if (id < 0) continue;
-          const int32_t* pos = std::lower_bound(rel, rel + n_rel, id);
-          if (pos == rel + n_rel || *pos != id) continue;
-          s.hit_at[i] = pos - rel;
+          const int64_t at = find_sorted(rel, n_rel, id);
+          if (at < 0) continue;
+          s.hit_at[i] = at;
           ++hits;
           if (first == 0) first = i + 1;
           ap_sum += static_cast<double>(hits) / static_cast<double>(i + 1);
-          dcg += (gain == Gain::kBinary ? 1.0 : gain_of(gain, relevant.data[rb + (pos - rel)])) * disc[i];
+          dcg += (gain == Gain::kBinary ? 1.0 : gain_of(gain, relevant.data[rb + at])) * disc[i];
         }
         const int64_t m = std::min<int64_t>(k, n_rel);
         precision = static_cast<double>(hits) / k;
@@ -197,7 +231,7 @@ void ranking_metrics(const int32_t* recommended, int64_t n_users, int64_t width,
             int64_t pos_listed = 0, neg_listed = 0;
             for (int i = 0; i < k; ++i) {
               const int32_t id = row[i];
-              if (id < 0 || (ex && std::binary_search(ex, ex + n_ex, id))) continue;
+              if (id < 0 || (ex && find_sorted(ex, n_ex, id) >= 0)) continue;
               if (s.hit_at[i] >= 0) {
                 correct += static_cast<double>(n_neg - neg_listed);
                 ++pos_listed;

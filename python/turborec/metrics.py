@@ -394,13 +394,17 @@ def coverage(recommended, n_items, k=None) -> float:
     n_items = _check_n_items(n_items, 0)
     if k is not None:
         rec = rec[:, : _check_width(k, rec.shape[1])]
-    ids = rec[rec >= 0]
-    if rec.size and (rec.min() < -1 or (ids.size and ids.max() >= n_items)):
+    if rec.size and (rec.min() < -1 or rec.max() >= n_items):
         bad = rec[(rec < -1) | (rec >= n_items)][0]
         raise ValueError(f"recommended contains {int(bad)}, outside [0, {n_items}) (only -1 may pad)")
-    seen = np.zeros(n_items, dtype=bool)
-    seen[ids] = True
-    return float(np.count_nonzero(seen) / n_items)
+    return _coverage(rec, n_items)
+
+
+def _coverage(rec: np.ndarray, n_items: int) -> float:
+    """coverage() of checked ids: slot 0 of the marks absorbs the -1 padding."""
+    seen = np.zeros(n_items + 1, dtype=bool)
+    seen[rec.ravel() + 1] = True
+    return float(np.count_nonzero(seen[1:]) / n_items)
 
 
 def ranking_metrics(recommended, relevant, k=None, exclude=None, per_user=False, *, n_items=None, gain="binary",
@@ -442,7 +446,7 @@ def ranking_metrics(recommended, relevant, k=None, exclude=None, per_user=False,
     if per_user:
         return {name: out[name] for name in RANKING_METRICS}
     result = {name: _mean(out[name]) for name in RANKING_METRICS}
-    result["coverage"] = coverage(rec, n_items, k)
+    result["coverage"] = _coverage(rec[:, :k], n_items)  # ids checked by the kernel
     return result
 
 
