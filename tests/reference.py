@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -177,3 +179,43 @@ def sgd_reference(R, P, Q, bu, bi, mu, grid, seed, epochs, factors, lr, reg, reg
                             gbu[u] += gu * gu
                             gbi[i] += gi * gi
     return P, Q, bu, bi
+def ranking_reference(rec, relevant, k, exclude=None, n_items=None, gain="binary"):
+    """{name: per-user float64 array} by the formulas in turborec.metrics, one user at a time.
+    AUC by brute force over all (positive, negative) pairs of explicit scores."""
+    rel = sp.csr_matrix(relevant)
+    n_users = rec.shape[0]
+    n_items = rel.shape[1] if n_items is None else n_items
+    ex = sp.csr_matrix(exclude) if exclude is not None else sp.csr_matrix((n_users, n_items))
+    out = {name: np.full(n_users, np.nan) for name in ("precision", "recall", "ndcg", "map", "hit_rate", "mrr", "auc")}
+    for u in range(n_users):
+        items = rel.indices[rel.indptr[u]: rel.indptr[u + 1]]
+        values = rel.data[rel.indptr[u]: rel.indptr[u + 1]].astype(np.float64)
+        if items.size == 0:
+            continue
+        g = {"binary": np.ones_like(values), "linear": values, "exponential": 2.0 ** values - 1}[gain]
+        gain_of = dict(zip(items.tolist(), g.tolist()))
+        lst = rec[u, :k]
+        hit = np.array([i in gain_of for i in lst.tolist()], dtype=bool)  # -1 is never in gain_of
+        pos = np.arange(1, k + 1)
+        hits = int(hit.sum())
+        m = min(k, items.size)
+        out["precision"][u] = hits / k
+        out["recall"][u] = hits / items.size
+        out["hit_rate"][u] = float(hits > 0)
+        out["mrr"][u] = 1.0 / pos[hit][0] if hits else 0.0
+        out["map"][u] = (np.cumsum(hit)[hit] / pos[hit]).sum() / m
+        dcg = sum(gain_of[i] / math.log2(p + 1) for i, p in zip(lst.tolist(), pos) if i in gain_of)
+        idcg = sum(x / math.log2(j + 2) for j, x in enumerate(sorted(g, reverse=True)[:m]))
+        out["ndcg"][u] = dcg / idcg if idcg > 0 else np.nan
+        excluded = set(ex.indices[ex.indptr[u]: ex.indptr[u + 1]].tolist())
+        score = np.zeros(n_items)  # unlisted candidates: 0, all tied
+        for p, i in enumerate(lst.tolist()):
+            if i >= 0:
+                score[i] = k - p  # listed: above every unlisted one, best first
+        cand = [i for i in range(n_items) if i not in excluded]
+        P = [score[i] for i in cand if i in gain_of]
+        N = [score[i] for i in cand if i not in gain_of]
+        if P and N:
+            pairs = [(p > n) + 0.5 * (p == n) for p in P for n in N]
+            out["auc"][u] = sum(pairs) / len(pairs)
+    return out

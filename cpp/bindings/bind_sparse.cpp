@@ -13,18 +13,6 @@ py::tuple csr_to_tuple(CsrMatrix&& m) {
   return py::make_tuple(to_numpy(std::move(m.indptr)), to_numpy(std::move(m.indices)), to_numpy(std::move(m.data)));
 }
 
-CsrArrays csr_arg(const py::tuple& t, const char* name, bool values = true) {
-  // (indptr, indices, data or None, n_rows, n_cols)
-  require(t.size() == 5, std::string(name) + ": expected (indptr, indices, data, n_rows, n_cols)");
-  if (!py::isinstance<carray<int32_t>>(t[1])) throw py::type_error(std::string(name) + ": indices must be contiguous int32");
-  std::optional<carray<float>> data;
-  if (values) {
-    if (!py::isinstance<carray<float>>(t[2])) throw py::type_error(std::string(name) + ": data must be contiguous float32");
-    data = t[2].cast<carray<float>>();
-  }
-  return CsrArrays{t[0].cast<py::array>(), t[1].cast<carray<int32_t>>(), data, t[3].cast<int64_t>(), t[4].cast<int64_t>()};
-}
-
 py::tuple transpose_binding(const py::tuple& a, int n_threads) {
   const CsrArrays arr = csr_arg(a, "matrix");
   require(arr.n_rows < INT32_MAX, "matrix: at most 2^31 - 1 rows can be transposed");

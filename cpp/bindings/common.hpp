@@ -65,6 +65,19 @@ decltype(auto) with_csr(const CsrArrays& a, const char* name, F&& f) {
   throw py::type_error(n + ": indptr must be int32 or int64");
 }
 
+// A CSR matrix passed from Python as the tuple (indptr, indices, data or None, n_rows, n_cols) that
+// turborec._sparse.csr_tuples builds; `values` = false ignores data (only the pattern matters).
+inline CsrArrays csr_arg(const py::tuple& t, const char* name, bool values = true) {
+  require(t.size() == 5, std::string(name) + ": expected (indptr, indices, data, n_rows, n_cols)");
+  if (!py::isinstance<carray<int32_t>>(t[1])) throw py::type_error(std::string(name) + ": indices must be contiguous int32");
+  std::optional<carray<float>> data;
+  if (values) {
+    if (!py::isinstance<carray<float>>(t[2])) throw py::type_error(std::string(name) + ": data must be contiguous float32");
+    data = t[2].cast<carray<float>>();
+  }
+  return CsrArrays{t[0].cast<py::array>(), t[1].cast<carray<int32_t>>(), data, t[3].cast<int64_t>(), t[4].cast<int64_t>()};
+}
+
 // Hands a vector the core filled to numpy without copying: the array owns it through a capsule.
 template <class T>
 py::array_t<T> to_numpy(std::vector<T>&& v) {
@@ -85,5 +98,6 @@ void bind_topk(py::module_& m);
 void bind_sparse(py::module_& m);
 void bind_knn(py::module_& m);
 void bind_mf(py::module_& m);
+void bind_metrics(py::module_& m);
 
 }  // namespace turborec::bind

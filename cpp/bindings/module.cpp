@@ -8,4 +8,5 @@ PYBIND11_MODULE(_core, m) {
   turborec::bind::bind_sparse(m);
   turborec::bind::bind_knn(m);
   turborec::bind::bind_mf(m);
+  turborec::bind::bind_metrics(m);
 }

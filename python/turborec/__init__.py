@@ -6,10 +6,11 @@ C++17 kernels (OpenMP threads, SIMD chosen at run time) under a small Python API
 from . import _core
 from ._config import config, get_simd_level, set_simd_level, show_config, simd_level, supported_simd_levels
 from ._config import _apply_env_simd
-from . import datasets, similarity, split
+from . import datasets, metrics, similarity, split
 from .data import Interactions
 from .models import EarlyStopping, ItemKNN, MatrixFactorization, NotFittedError, UserKNN
 from .datasets import download_movielens, load_movielens, synthetic
+from .evaluation import cross_validate, evaluate
 from .split import kfold, leave_k_out, per_user_split, random_split, temporal_leave_k_out, temporal_split
 from .similarity import topk_similarity
 from .topk import topk, topk_dot
@@ -27,11 +28,14 @@ __all__ = [
     "MatrixFactorization",
     "NotFittedError",
     "UserKNN",
+    "cross_validate",
     "datasets",
     "download_movielens",
+    "evaluate",
     "kfold",
     "leave_k_out",
     "load_movielens",
+    "metrics",
     "per_user_split",
     "random_split",
     "similarity",

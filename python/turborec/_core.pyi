@@ -2,6 +2,7 @@
 turborec's compiled kernels (private: use the turborec package)
 """
 from __future__ import annotations
+import collections.abc
 import numpy
 import numpy.typing
 import typing
@@ -26,9 +27,9 @@ class SparseOperand:
         ...
 class SgdStateArrays:
     """
-    The model arrays SGD updates in place (float32, C-contiguous).
+    The model arrays SGD updates in place (float32, C-contiguous): P, Q and the (n, 4) per-row [bias, accumulators] tables.
     """
-    def __init__(self, P: numpy.typing.NDArray[numpy.float32], Q: numpy.typing.NDArray[numpy.float32], user_bias: numpy.typing.NDArray[numpy.float32], item_bias: numpy.typing.NDArray[numpy.float32], g_user: numpy.typing.NDArray[numpy.float32], g_item: numpy.typing.NDArray[numpy.float32], g_user_bias: numpy.typing.NDArray[numpy.float32], g_item_bias: numpy.typing.NDArray[numpy.float32]) -> None:
+    def __init__(self, P: numpy.typing.NDArray[numpy.float32], Q: numpy.typing.NDArray[numpy.float32], user_meta: numpy.typing.NDArray[numpy.float32], item_meta: numpy.typing.NDArray[numpy.float32]) -> None:
         ...
 class SgdGrid:
     """
@@ -77,6 +78,10 @@ def mf_predict(state: SgdStateArrays, factors: typing.SupportsInt | typing.Suppo
 def padded_to_csr(ids: numpy.typing.NDArray[numpy.int32], scores: numpy.typing.NDArray[numpy.float32], n_cols: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
     """
     Padded top-k rows to canonical CSR arrays.
+    """
+def ranking_metrics(recommended: numpy.typing.NDArray[numpy.int32], k: typing.SupportsInt | typing.SupportsIndex, relevant: tuple, exclude: tuple | None, n_items: typing.SupportsInt | typing.SupportsIndex, gain: str, metrics: collections.abc.Sequence[str], dtype: numpy.dtype[typing.Any], n_threads: typing.SupportsInt | typing.SupportsIndex) -> dict:
+    """
+    Per-user ranking metrics of top-k lists (recommended int32 (n, width), CSR tuples for relevant and exclude); returns {name: array (n,)} for the requested names among precision, recall, ndcg, map, hit_rate, mrr, auc.
     """
 def set_simd_active(level: str) -> None:
     """
