@@ -2,6 +2,9 @@
 // (plain x86-64), so the compiler may use SSE2 and nothing above it. This is also the reference the
 // other levels are tested against.
 #include <cstdint>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 
 #include "turborec/kernels.hpp"
 
