@@ -20,7 +20,7 @@ _LOSS_CODE = {"squared": 0, "bpr": 1}
 _SCHEDULE_CODE = {"constant": 0, "adagrad": 1, "decay": 2}
 # Defaults tuned on MovieLens latest-small (5-fold) and checked on generated data: see bench/mf_quality.py.
 _DEFAULTS = {  # (lr, reg, reg_bias) by (loss, schedule)
-    ("squared", "adagrad"): (0.05, 0.05, 0.01),
+    ("squared", "adagrad"): (0.05, 0.1, 0.01),
     ("squared", "constant"): (0.005, 0.02, 0.02),
     ("squared", "decay"): (0.01, 0.02, 0.02),
     ("bpr", "adagrad"): (0.1, 0.01, 0.01),
