@@ -146,6 +146,7 @@ class Row:
     peak_bytes: int = 0
     quality: dict = field(default_factory=dict)
     note: str = ""
+    threads: int = 0
 
     @property
     def rate(self) -> float:

@@ -83,6 +83,50 @@ def agreement(ids, ref) -> float:
     return float(np.mean([np.intersect1d(ids[i], ref[i]).size / ref.shape[1] for i in range(0, n, max(1, n // 2000))]))
 
 
+def run(quick: bool = False, threads: int = 0, repeats: int = 3, scale: float = 1.0) -> list[Row]:
+    """The task's rows (turborec and every installed contender). `scale` multiplies the queries."""
+    from threadpoolctl import threadpool_limits
+
+    threads = turborec._threads.resolve_threads(threads)
+    n, m, d, k = int((10_000 if quick else 100_000) * scale), 50_000, 64, 10
+    rng = np.random.default_rng(0)
+    q = rng.standard_normal((n, d), dtype=np.float32)
+    items = rng.standard_normal((m, d), dtype=np.float32)
+    seen = seen_items(n, m, 50, rng)
+    flops = 2.0 * n * m * d
+    rows: list[Row] = []
+    task = f"top-{k} retrieval {n:,}x{m:,}x{d}"
+
+    with threadpool_limits(threads):
+        def measure(name, fn, work=flops, note="", reps=repeats):
+            with PeakMemory() as mem:
+                seconds, ids = median_seconds(fn, repeats=reps)
+            row = Row(task, name, seconds, work, peak_bytes=mem.peak, note=note, threads=threads)
+            rows.append(row)
+            print(f"  {name:<28} {seconds:8.3f} s  {row.rate:7.1f} GFLOP/s  peak {mem.peak / 2**20:7.0f} MB", flush=True)
+            return ids
+
+        ours = measure("turborec.topk_dot", lambda: turborec.topk_dot(q, items, k, exclude=seen, n_threads=threads)[0])
+        base = measure("numpy blocked", lambda: numpy_blocked(q, items, seen, k), reps=1 if not quick else repeats)
+        rows[0].quality["agree_numpy"] = agreement(ours, base)
+        rows[1].quality["agree_numpy"] = 1.0
+        n_full = min(n, 10_000)
+        full = measure("numpy full matrix (subset)", lambda: numpy_topk_rows(q[:n_full] @ items.T, seen[:n_full], k),
+                       work=2.0 * n_full * m * d, note=f"{n_full:,} queries: all {n:,} would need {4 * n * m / 1e9:.0f} GB")
+        rows[-1].quality["agree_numpy"] = agreement(full, base)
+        if has("faiss"):
+            ids = measure("faiss IndexFlatIP", lambda: faiss_flat_ip(q, items, seen, k, threads), note="over-fetch k + max seen")
+            rows[-1].quality["agree_numpy"] = agreement(ids, base)
+        else:
+            print("  faiss-cpu not installed: skipped")
+        if has("implicit"):
+            ids = measure("implicit topk", lambda: implicit_topk(q, items, seen, k, threads))
+            rows[-1].quality["agree_numpy"] = agreement(ids, base)
+        else:
+            print("  implicit not installed: skipped")
+    return rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="10x fewer queries")
@@ -90,58 +134,14 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", type=Path, help="write rows here as JSON")
     args = ap.parse_args(argv)
-
-    from threadpoolctl import threadpool_limits
-
-    threads = turborec._threads.resolve_threads(args.threads)
-    n, m, d, k = (10_000 if args.quick else 100_000), 50_000, 64, 10
-    rng = np.random.default_rng(0)
-    q = rng.standard_normal((n, d), dtype=np.float32)
-    items = rng.standard_normal((m, d), dtype=np.float32)
-    seen = seen_items(n, m, 50, rng)
-    flops = 2.0 * n * m * d
-    rows: list[Row] = []
-
-    with threadpool_limits(threads):
-        peak = sgemm_gflops()
-        print(f"machine: {machine()}  threads={threads}  sgemm={peak:.0f} GFLOP/s", flush=True)
-
-        def run(name, fn, work=flops, note="", repeats=args.repeats):
-            with PeakMemory() as mem:
-                seconds, ids = median_seconds(fn, repeats=repeats)
-            row = Row("topk_dot", name, seconds, work, peak_bytes=mem.peak, note=note)
-            rows.append(row)
-            print(f"  {name:<28} {seconds:8.3f} s  {row.rate:7.1f} GFLOP/s  peak {mem.peak / 2**20:7.0f} MB", flush=True)
-            return ids
-
-        ours = run("turborec.topk_dot", lambda: turborec.topk_dot(q, items, k, exclude=seen, n_threads=threads)[0])
-        n_full = min(n, 10_000)
-        full = run("numpy full matrix (subset)",
-                   lambda: numpy_topk_rows(q[:n_full] @ items.T, seen[:n_full], k),
-                   work=2.0 * n_full * m * d, note=f"{n_full:,} queries: the full matrix would be {4 * n * m / 1e9:.0f} GB")
-        base = run("numpy blocked", lambda: numpy_blocked(q, items, seen, k), repeats=1 if not args.quick else args.repeats)
-        for r in rows:
-            r.quality["agree_numpy"] = agreement(ours if r.name == "turborec.topk_dot" else (full if "subset" in r.name else base), base)
-        if has("faiss"):
-            ids = run("faiss IndexFlatIP", lambda: faiss_flat_ip(q, items, seen, k, threads), note="over-fetch k + max seen")
-            rows[-1].quality["agree_numpy"] = agreement(ids, base)
-        else:
-            print("  faiss-cpu not installed: skipped")
-        if has("implicit"):
-            ids = run("implicit topk", lambda: implicit_topk(q, items, seen, k, threads))
-            rows[-1].quality["agree_numpy"] = agreement(ids, base)
-        else:
-            print("  implicit not installed: skipped")
-
+    print(f"machine: {machine()}  sgemm={sgemm_gflops():.0f} GFLOP/s", flush=True)
+    rows = run(args.quick, args.threads, args.repeats)
     peers = [r for r in rows if r.name.startswith(("faiss", "implicit"))]
     best = min(peers, key=lambda r: r.seconds).name if peers else None
-    table = markdown_table(rows, baseline="numpy blocked", best_peer=best)
-    print(f"\n{n:,} x {m:,} x d={d}, k={k}, {seen.nnz:,} seen items excluded, {threads} threads, "
-          f"SIMD {turborec.get_simd_level()}, sgemm {peak:.0f} GFLOP/s")
-    print(table)
+    print(markdown_table(rows, baseline="numpy blocked", best_peer=best))
     print(versions("turborec", "numpy", "faiss", "implicit"))
     if args.json:
-        args.json.write_text(json.dumps({"sgemm_gflops": peak, "threads": threads, "rows": [r.__dict__ for r in rows]}, indent=1))
+        args.json.write_text(json.dumps([r.__dict__ for r in rows], indent=1))
     return 0
 
 

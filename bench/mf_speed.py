@@ -1,0 +1,192 @@
+"""Matrix factorisation speed (issue #4's main case) and BPR next to implicit.
+
+Explicit data: generated, 200,000 users x 50,000 items, 10,000,000 distinct ratings, power-law
+activity on both sides ((rank_u + 100)^-0.7 x (rank_i + 20)^-0.9), rank-16 structure, 1..5 stars;
+90/10 split; 32 factors, 20 epochs, same threads for everyone. Reported: seconds per epoch, rating
+updates per second, test RMSE, and the kernel's bounds on this machine (FLOP and memory traffic
+per update against the measured sgemm speed and copy bandwidth).
+
+Contenders: turborec MatrixFactorization (biased, AdaGrad; and biased=False, LIBMF's model); LIBMF
+through the `libmf` package when installed (build it with its SIMD path:
+CFLAGS="-O3 -DUSEAVX -mavx -mfma -DUSEOMP -fopenmp" LDFLAGS=-fopenmp pip install --no-binary libmf libmf);
+scikit-surprise's SVD (single-threaded: timed on a 1M-rating sample); a pure numpy loop (timed on
+50,000 updates). Implicit: turborec loss="bpr" vs implicit's BayesianPersonalizedRanking on the
+implicit version of the data, NDCG@10 / recall@10 on a held-out 10%.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/mf_speed.py [--quick] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _harness import PeakMemory, Row, has, machine, markdown_table, memory_bandwidth_gbs, sgemm_gflops, versions  # noqa: E402
+
+import turborec  # noqa: E402
+
+FACTORS, EPOCHS = 32, 20
+
+
+def explicit_data(scale=1.0, seed=0):
+    data = turborec.synthetic(int(200_000 * scale), int(50_000 * max(scale, 1 / 16) ** 0.5), int(10_000_000 * scale),
+                              rank=16, seed=seed)
+    return turborec.random_split(data, 0.1, seed=seed)
+
+
+def rmse_of(model_predict, test: sp.csr_matrix) -> float:
+    users = np.repeat(np.arange(test.shape[0], dtype=np.int32), np.diff(test.indptr))
+    pred = model_predict(users, test.indices)
+    return float(np.sqrt(np.mean((pred.astype(np.float64) - test.data) ** 2)))
+
+
+def numpy_sgd(users, items, values, P, Q, bu, bi, mu, lr=0.005, reg=0.02):
+    """The textbook per-rating loop (Surprise's SVD update) in numpy: the pure-Python baseline."""
+    for u, i, r in zip(users, items, values):
+        e = r - (mu + bu[u] + bi[i] + P[u] @ Q[i])
+        bu[u] += lr * (e - reg * bu[u])
+        bi[i] += lr * (e - reg * bi[i])
+        pu = P[u].copy()
+        P[u] += lr * (e * Q[i] - reg * P[u])
+        Q[i] += lr * (e * pu - reg * Q[i])
+
+
+def bounds(updates_per_s: float, peak_gflops: float, bandwidth_gbs: float) -> dict:
+    """What one biased AdaGrad update of 32 factors costs, against this machine's limits."""
+    flops = 2 * FACTORS + 4 * 2 * FACTORS + 2 * 2 * FACTORS + 2 * 2 * FACTORS + 30  # dot, grads, steps, norms, scalars
+    bytes_touched = 2 * (2 * FACTORS * 4 + 16) + 12  # p, q, their meta lines, read and written; the COO entry
+    return {"flop_per_update": flops, "bytes_per_update": bytes_touched,
+            "flop_bound_Mupd_s": peak_gflops * 1e9 / flops / 1e6,
+            "memory_bound_Mupd_s": bandwidth_gbs * 1e9 / bytes_touched / 1e6,
+            "achieved_GFLOP_s": updates_per_s * flops / 1e9, "achieved_GB_s": updates_per_s * bytes_touched / 1e9}
+
+
+def run(quick: bool = False, threads: int = 0, repeats: int = 1, scale: float = 1.0) -> list[Row]:
+    threads = turborec._threads.resolve_threads(threads)
+    scale = scale / 16 if quick else scale
+    train, test = explicit_data(scale)
+    n = train.nnz
+    task = f"MF SGD {train.n_users:,}x{train.n_items:,}, {n:,} ratings, {FACTORS} factors x {EPOCHS} epochs"
+    print(f"{task}, {threads} threads", flush=True)
+    rows: list[Row] = []
+
+    def add(name, seconds, updates, rmse, note="", peak=0):
+        row = Row(task, name, seconds, work=updates * 1e3, unit="M updates/s", peak_bytes=peak, note=note,
+                  threads=threads)  # Row.rate = work / s / 1e9 = millions of updates per second
+        row.quality["test_rmse"] = rmse
+        row.quality["s_per_epoch"] = seconds / EPOCHS
+        rows.append(row)
+        print(f"  {name:<40} {seconds:8.2f} s  {updates / seconds / 1e6:7.1f} M updates/s  RMSE {rmse:.4f}", flush=True)
+
+    for label, params in (("turborec MF (biased, AdaGrad)", {}), ("turborec MF (biased=False)", {"biased": False})):
+        with PeakMemory() as mem:
+            model = turborec.MatrixFactorization(factors=FACTORS, epochs=EPOCHS, seed=0, n_threads=threads, **params)
+            model.fit(train.matrix)
+        seconds = sum(h["seconds"] for h in model.history_)
+        add(label, seconds, n * EPOCHS, rmse_of(model.predict, test.matrix), "epochs only (fit adds grid setup)",
+            mem.peak)
+    if has("libmf"):
+        from libmf import mf
+
+        coo = train.matrix.tocoo()
+        X = np.column_stack([coo.row, coo.col, coo.data]).astype(np.float64)
+        engine = mf.MF(k=FACTORS, nr_threads=threads, nr_iters=EPOCHS, lambda_p1=0.0, lambda_q1=0.0, lambda_p2=0.05,
+                       lambda_q2=0.05, eta=0.1, quiet=True)
+        start = time.perf_counter()
+        engine.fit(X)
+        seconds = time.perf_counter() - start
+        tcoo = test.matrix.tocoo()
+        pred = np.asarray(engine.predict(np.column_stack([tcoo.row, tcoo.col]).astype(np.float64)))
+        add("LIBMF (libmf package)", seconds, n * EPOCHS, float(np.sqrt(np.mean((pred - tcoo.data) ** 2))),
+            "whole fit incl. its setup")
+    else:
+        print("  libmf not installed: skipped (see the module docstring)")
+    if has("surprise"):
+        import surprise
+
+        sample = min(n, 1_000_000)
+        df = train.to_pandas(user="u", item="i", rating="r")[["u", "i", "r"]].iloc[:sample]
+        trainset = surprise.Dataset.load_from_df(df, surprise.Reader(rating_scale=(1, 5))).build_full_trainset()
+        algo = surprise.SVD(n_factors=FACTORS, n_epochs=2, random_state=0)
+        start = time.perf_counter()
+        algo.fit(trainset)
+        per_update = (time.perf_counter() - start) / (2 * sample)
+        add("scikit-surprise SVD (1 thread, sampled)", per_update * n * EPOCHS, n * EPOCHS, float("nan"),
+            f"timed on {sample:,} ratings x 2 epochs, scaled")
+    rng = np.random.default_rng(0)
+    m = 50_000
+    coo = train.matrix.tocoo()
+    P = rng.normal(0, 0.1, (train.n_users, FACTORS))
+    Q = rng.normal(0, 0.1, (train.n_items, FACTORS))
+    start = time.perf_counter()
+    numpy_sgd(coo.row[:m], coo.col[:m], coo.data[:m], P, Q, np.zeros(train.n_users), np.zeros(train.n_items),
+              float(coo.data.mean()))
+    per_update = (time.perf_counter() - start) / m
+    add("numpy loop (sampled)", per_update * n * EPOCHS, n * EPOCHS, float("nan"), f"timed on {m:,} updates, scaled")
+    return rows
+
+
+def run_bpr(quick: bool = False, threads: int = 0) -> list[Row]:
+    threads = turborec._threads.resolve_threads(threads)
+    scale = 1 / 16 if quick else 1.0
+    data = turborec.synthetic(int(200_000 * scale), int(50_000 * max(scale, 1 / 16) ** 0.5), int(10_000_000 * scale),
+                              rank=16, implicit=True, seed=1)
+    train, test = turborec.random_split(data, 0.1, seed=0)
+    users = np.flatnonzero(np.diff(test.matrix.indptr)).astype(np.int32)
+    task = f"BPR {train.n_users:,}x{train.n_items:,}, {train.nnz:,} clicks, {FACTORS} factors x {EPOCHS} epochs"
+    print(f"{task}, {threads} threads", flush=True)
+    rows = []
+
+    def add(name, seconds, ids):
+        q = turborec.metrics.ranking_metrics(ids, test.matrix[users], k=10)
+        row = Row(task, name, seconds, work=train.nnz * EPOCHS * 1e3, unit="M updates/s", threads=threads)
+        row.quality.update({"ndcg@10": q["ndcg"], "recall@10": q["recall"]})
+        rows.append(row)
+        print(f"  {name:<40} {seconds:8.2f} s  {train.nnz * EPOCHS / seconds / 1e6:7.1f} M updates/s  "
+              f"NDCG@10 {q['ndcg']:.4f}  recall@10 {q['recall']:.4f}", flush=True)
+
+    model = turborec.MatrixFactorization(factors=FACTORS, epochs=EPOCHS, loss="bpr", seed=0, n_threads=threads)
+    model.fit(train.matrix)
+    add("turborec MF(loss='bpr')", sum(h["seconds"] for h in model.history_), model.recommend(users, 10)[0])
+    if has("implicit"):
+        from implicit.cpu.bpr import BayesianPersonalizedRanking
+
+        peer = BayesianPersonalizedRanking(factors=FACTORS, iterations=EPOCHS, num_threads=threads, random_state=0)
+        start = time.perf_counter()
+        peer.fit(train.matrix, show_progress=False)
+        seconds = time.perf_counter() - start
+        ids, _ = peer.recommend(users, train.matrix[users], N=10, filter_already_liked_items=True)
+        add("implicit BayesianPersonalizedRanking", seconds, ids)
+    return rows
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="1/16 of the data")
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+    peak, bandwidth = sgemm_gflops(), memory_bandwidth_gbs()
+    print(f"machine: {machine()}  sgemm {peak:.0f} GFLOP/s, copy bandwidth {bandwidth:.1f} GB/s", flush=True)
+    rows = run(args.quick, args.threads)
+    ours = rows[0]
+    print("bounds of the biased AdaGrad update:",
+          {k: round(v, 1) for k, v in bounds(ours.rate * 1e6, peak, bandwidth).items()})
+    print(markdown_table(rows, baseline="numpy loop (sampled)", best_peer="LIBMF (libmf package)" if has("libmf") else None))
+    bpr = run_bpr(args.quick, args.threads)
+    print(markdown_table(bpr, baseline="turborec MF(loss='bpr')"))
+    print(versions("turborec", "numpy", "surprise", "implicit"))
+    if args.json:
+        args.json.write_text(json.dumps([r.__dict__ for r in rows + bpr], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
