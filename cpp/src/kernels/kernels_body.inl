@@ -356,23 +356,38 @@ inline bool is_positive(const SgdBlockArgs& a, int32_t u, int32_t j) {
 
 // BPR: for a positive (u, i) and a sampled negative j, ascend log sigmoid(x_uij) with
 // x_uij = b_i - b_j + <p_u, q_i - q_j>, L2-regularised.
+// A negative for user u from the pool: a few tries, rejecting u's positives; -1 if every try hit
+// a positive (a user owning most of the pool), and the update is skipped.
+inline int32_t draw_negative(const SgdBlockArgs& a, int32_t u, uint64_t& rng) {
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    const int32_t c = a.pool[splitmix64(rng) % static_cast<uint64_t>(a.pool_size)];
+    if (!is_positive(a, u, c)) return c;
+  }
+  return -1;
+}
+
 double sgd_bpr(const SgdBlockArgs& a) {
   uint64_t rng = a.rng_seed;
   double loss = 0.0;
   const float inv_d = 1.0f / static_cast<float>(a.factors);
   if (a.pool_size == 0) return 0.0;
   const vf vreg = vset1(a.reg);
+  // Negatives are drawn kSgdAhead updates early so their rows can be prefetched like the others.
+  int32_t ahead[kSgdAhead];
+  for (int64_t t = 0; t < kSgdAhead && t < a.n; ++t) ahead[t] = draw_negative(a, a.users[t], rng);
   for (int64_t t = 0; t < a.n; ++t) {
-    if (t + kSgdAhead < a.n) prefetch_entry(a, a.users[t + kSgdAhead], a.items[t + kSgdAhead]);
-    const int32_t u = a.users[t], i = a.items[t];
-    int32_t j = -1;
-    for (int attempt = 0; attempt < 8; ++attempt) {  // a few tries; a user owning the whole pool is skipped
-      const int32_t c = a.pool[splitmix64(rng) % static_cast<uint64_t>(a.pool_size)];
-      if (!is_positive(a, u, c)) {
-        j = c;
-        break;
+    const int32_t j = ahead[t % kSgdAhead];
+    if (t + kSgdAhead < a.n) {
+      const int32_t u2 = a.users[t + kSgdAhead];
+      const int32_t j2 = draw_negative(a, u2, rng);
+      ahead[t % kSgdAhead] = j2;
+      prefetch_entry(a, u2, a.items[t + kSgdAhead]);
+      if (j2 >= 0) {
+        for (int v = 0; v < a.dpad; v += 16) prefetch_line(a.Q + static_cast<int64_t>(j2) * a.dpad + v);
+        prefetch_line(a.item_meta + 4 * static_cast<int64_t>(j2));
       }
     }
+    const int32_t u = a.users[t], i = a.items[t];
     if (j < 0) continue;
     float* p = a.P + static_cast<int64_t>(u) * a.dpad;
     float* qi = a.Q + static_cast<int64_t>(i) * a.dpad;
