@@ -94,9 +94,47 @@ py::tuple padded_to_csr_binding(const carray<int32_t>& ids, const carray<float>&
   return csr_to_tuple(std::move(m));
 }
 
+bool is_canonical_binding(const py::tuple& a, int n_threads) {
+  const CsrArrays arr = csr_arg(a, "matrix", false);
+  return with_csr(arr, "matrix", [&](auto view) {
+    py::gil_scoped_release release;
+    return is_canonical(view, n_threads);
+  });
+}
+
+py::array_t<float> row_norms_binding(const py::tuple& a, int n_threads) {
+  const CsrArrays arr = csr_arg(a, "matrix");
+  return with_csr(arr, "matrix", [&](auto view) {
+    std::vector<float> out;
+    {
+      py::gil_scoped_release release;
+      out = row_norms(view, n_threads);
+    }
+    return to_numpy(std::move(out));
+  });
+}
+
+py::array_t<float> scale_rows_binding(const py::tuple& a, const carray<float>& scale, int n_threads) {
+  const CsrArrays arr = csr_arg(a, "matrix");
+  require(scale.ndim() == 1 && scale.shape(0) == arr.n_rows, "scale: one value per row");
+  return with_csr(arr, "matrix", [&](auto view) {
+    std::vector<float> out;
+    {
+      py::gil_scoped_release release;
+      out = scale_rows(view, scale.data(), n_threads);
+    }
+    return to_numpy(std::move(out));
+  });
+}
+
 }  // namespace
 
 void bind_sparse(py::module_& m) {
+  m.def("csr_is_canonical", &is_canonical_binding, py::arg("matrix"), py::arg("n_threads"),
+        "Whether every row's column indices strictly increase (sorted, no duplicates).");
+  m.def("csr_row_norms", &row_norms_binding, py::arg("matrix"), py::arg("n_threads"), "L2 norm of every row.");
+  m.def("csr_scale_rows", &scale_rows_binding, py::arg("matrix"), py::arg("scale").noconvert(), py::arg("n_threads"),
+        "The data of the matrix with each row multiplied by scale[row].");
   m.def("transpose", &transpose_binding, py::arg("matrix"), py::arg("n_threads"),
         "CSR transpose; matrix = (indptr, indices, data, n_rows, n_cols); returns (indptr int64, indices, data).");
   py::class_<ProductOperand>(m, "SparseOperand",

@@ -1,6 +1,7 @@
 #include "turborec/sparse.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include "turborec/threading.hpp"
 
@@ -54,6 +55,55 @@ CsrMatrix transpose(const CsrView<Ptr>& a, int n_threads, const int32_t* row_ord
   return t;
 }
 
+template <class Ptr>
+bool is_canonical(const CsrView<Ptr>& a, int n_threads) {
+  if (a.n_rows >= 0 && a.indptr[0] != 0) return false;
+  std::vector<uint8_t> bad(static_cast<size_t>(resolve_threads(n_threads)), 0);
+  parallel_chunks(a.n_rows, 16384, n_threads, [&](int tid, int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi && !bad[tid]; ++r) {
+      const int64_t b = a.row_begin(r), e = a.row_end(r);
+      if (e < b) bad[tid] = 1;
+      for (int64_t p = b + 1; p < e; ++p)
+        if (a.indices[p - 1] >= a.indices[p]) {
+          bad[tid] = 1;
+          break;
+        }
+    }
+  });
+  for (uint8_t b : bad)
+    if (b) return false;
+  return true;
+}
+
+template <class Ptr>
+std::vector<float> row_norms(const CsrView<Ptr>& a, int n_threads) {
+  std::vector<float> out(static_cast<size_t>(a.n_rows));
+  parallel_chunks(a.n_rows, 16384, n_threads, [&](int, int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      double s = 0.0;
+      for (int64_t p = a.row_begin(r); p < a.row_end(r); ++p) s += static_cast<double>(a.data[p]) * a.data[p];
+      out[r] = static_cast<float>(std::sqrt(s));
+    }
+  });
+  return out;
+}
+
+template <class Ptr>
+std::vector<float> scale_rows(const CsrView<Ptr>& a, const float* scale, int n_threads) {
+  std::vector<float> out(static_cast<size_t>(a.nnz()));
+  parallel_chunks(a.n_rows, 16384, n_threads, [&](int, int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r)
+      for (int64_t p = a.row_begin(r); p < a.row_end(r); ++p) out[p] = a.data[p] * scale[r];
+  });
+  return out;
+}
+
+template bool is_canonical(const CsrView<int32_t>&, int);
+template bool is_canonical(const CsrView<int64_t>&, int);
+template std::vector<float> row_norms(const CsrView<int32_t>&, int);
+template std::vector<float> row_norms(const CsrView<int64_t>&, int);
+template std::vector<float> scale_rows(const CsrView<int32_t>&, const float*, int);
+template std::vector<float> scale_rows(const CsrView<int64_t>&, const float*, int);
 template CsrMatrix transpose(const CsrView<int32_t>&, int, const int32_t*, bool);
 template CsrMatrix transpose(const CsrView<int64_t>&, int, const int32_t*, bool);
 

@@ -63,6 +63,18 @@ def als_baselines(ratings: tuple, reg_user: typing.SupportsFloat | typing.Suppor
     """
     Baselines (mu, b_user, b_item) by alternating least squares.
     """
+def csr_is_canonical(matrix: tuple, n_threads: typing.SupportsInt | typing.SupportsIndex) -> bool:
+    """
+    Whether every row's column indices strictly increase (sorted, no duplicates).
+    """
+def csr_row_norms(matrix: tuple, n_threads: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
+    """
+    L2 norm of every row.
+    """
+def csr_scale_rows(matrix: tuple, scale: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
+    """
+    The data of the matrix with each row multiplied by scale[row].
+    """
 def default_threads() -> int:
     """
     Threads a kernel uses when n_threads is 0.

@@ -12,6 +12,8 @@ import numbers
 import numpy as np
 import scipy.sparse as sp
 
+from . import _core
+
 
 def check_k(k, name: str = "k") -> int:
     """A positive int count of results."""
@@ -112,16 +114,11 @@ def _indptr_broken(csr: sp.csr_matrix) -> bool:
 
 
 def _is_canonical(csr: sp.csr_matrix) -> bool:
-    """Sorted, duplicate-free indices per row, computed without trusting scipy's cached flag."""
-    idx = csr.indices[: csr.indptr[-1]]
-    if idx.size < 2:
+    """Sorted, duplicate-free indices per row, checked in C++ without trusting scipy's cached flag."""
+    if csr.indptr[-1] < 2:
         return True
-    increasing = np.diff(idx) > 0
-    # Positions where a new row starts may decrease freely.
-    starts = csr.indptr[1:-1]
-    starts = starts[(starts > 0) & (starts < idx.size)]
-    increasing[starts - 1] = True
-    return bool(increasing.all())
+    indptr = csr.indptr if csr.indptr.dtype in (np.int32, np.int64) else csr.indptr.astype(np.int64)
+    return bool(_core.csr_is_canonical((indptr, csr.indices, None, csr.shape[0], csr.shape[1]), 0))
 
 
 def check_ids(ids, name: str, upper: int) -> np.ndarray:

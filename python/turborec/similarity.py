@@ -55,9 +55,8 @@ def normalize_rows(m: sp.csr_matrix) -> sp.csr_matrix:
     """Rows scaled to unit L2 norm; zero rows become empty rows (no neighbours)."""
     norm = _row_norms(m)
     keep_rows = norm > 0
-    inv = np.zeros_like(norm)
-    inv[keep_rows] = 1.0 / norm[keep_rows]
-    out = _values_from(m, m.data * inv[_row_of_entries(m)])
+    inv = np.divide(1.0, norm, out=np.zeros_like(norm), where=keep_rows).astype(np.float32)
+    out = _values_from(m, _core.csr_scale_rows(_sparse.csr_tuples(m)[0], inv, 0))
     if not keep_rows.all():
         out = _drop_rows(out, ~keep_rows)
     return out
@@ -150,7 +149,7 @@ def _prepare(X, Y, metric):
 
 
 def _row_norms(m: sp.csr_matrix) -> np.ndarray:
-    return np.sqrt(np.bincount(_row_of_entries(m), weights=np.square(m.data, dtype=np.float64), minlength=m.shape[0]))
+    return _core.csr_row_norms(_sparse.csr_tuples(m)[0], 0)
 
 
 def _without_zeros(m: sp.csr_matrix) -> sp.csr_matrix:
