@@ -18,14 +18,8 @@ def topk_reference(scores: np.ndarray, k: int, exclude: sp.spmatrix | None = Non
         ex.sum_duplicates()
         rows = np.repeat(np.arange(n), np.diff(ex.indptr))
         mask[rows, ex.indices] = False
-    ids = np.full((n, k), -1, dtype=np.int32)
-    out = np.full((n, k), -np.inf, dtype=np.float32)
-    for r in range(n):
-        cand = np.flatnonzero(mask[r])
-        order = np.lexsort((cand, -scores[r, cand]))[:k]
-        ids[r, : order.size] = cand[order]
-        out[r, : order.size] = scores[r, cand[order]]
-    return ids, out
+    ids, out = best_first(scores, mask, k)
+    return ids.astype(np.int32), out.astype(np.float32)
 
 
 def similarity_reference(X, Y=None, metric="cosine", shrinkage=0.0, min_support=1, threshold=None,

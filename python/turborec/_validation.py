@@ -27,6 +27,26 @@ def check_k(k, name: str = "k") -> int:
     return k
 
 
+def check_int(v, name: str, minimum: int) -> int:
+    """An int (numpy ints too, bools not) that is at least ``minimum``."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(v).__name__}")
+    v = int(v)
+    if v < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {v}")
+    return v
+
+
+def check_real(v, name: str, minimum: float = 0.0) -> float:
+    """A finite real number (bools not) that is at least ``minimum``."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
+    v = float(v)
+    if not np.isfinite(v) or v < minimum:
+        raise ValueError(f"{name} must be finite and >= {minimum}, got {v}")
+    return v
+
+
 def _describe(x) -> str:
     dtype = getattr(x, "dtype", None)
     return f"{type(x).__name__} of dtype {dtype}" if dtype is not None else type(x).__name__

@@ -8,7 +8,6 @@ never ships it: :func:`download_movielens` fetches it (or uses a zip you placed 
 from __future__ import annotations
 
 import hashlib
-import numbers
 import os
 import shutil
 import zipfile
@@ -17,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from ._validation import check_int, check_real
 from .data import Interactions
 
 # ---- synthetic ------------------------------------------------------------------------------------
@@ -31,22 +31,6 @@ _CHUNK = 1 << 20
 _EXACT_CELLS = 20_000_000  # up to this many cells, sample without replacement exactly
 
 
-def _check_count(v, name, minimum):
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(v).__name__}")
-    v = int(v)
-    if v < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {v}")
-    return v
-
-
-def _check_real(v, name, minimum=0.0):
-    if isinstance(v, bool) or not isinstance(v, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
-    v = float(v)
-    if not np.isfinite(v) or v < minimum:
-        raise ValueError(f"{name} must be finite and >= {minimum}, got {v}")
-    return v
 
 
 def _popularity(n, exponent, offset):
@@ -191,15 +175,15 @@ def synthetic(n_users, n_items, n_interactions, *, rank=16, implicit=False, seed
     sampled exactly without replacement, in O(n_users * n_items) time and memory.
     10 million interactions over 200,000 x 50,000 take about 2-3 s (4 s implicit) on one core.
     """
-    n_users = _check_count(n_users, "n_users", 1)
-    n_items = _check_count(n_items, "n_items", 1)
-    n_interactions = _check_count(n_interactions, "n_interactions", 0)
-    rank = _check_count(rank, "rank", 1)
-    user_exponent = _check_real(user_exponent, "user_exponent")
-    item_exponent = _check_real(item_exponent, "item_exponent")
-    user_offset = _check_real(user_offset, "user_offset")
-    item_offset = _check_real(item_offset, "item_offset")
-    noise = _check_real(noise, "noise")
+    n_users = check_int(n_users, "n_users", 1)
+    n_items = check_int(n_items, "n_items", 1)
+    n_interactions = check_int(n_interactions, "n_interactions", 0)
+    rank = check_int(rank, "rank", 1)
+    user_exponent = check_real(user_exponent, "user_exponent")
+    item_exponent = check_real(item_exponent, "item_exponent")
+    user_offset = check_real(user_offset, "user_offset")
+    item_offset = check_real(item_offset, "item_offset")
+    noise = check_real(noise, "noise")
     cells = n_users * n_items
     if n_interactions > cells:
         raise ValueError(f"n_interactions ({n_interactions}) exceeds n_users * n_items ({cells}): "

@@ -19,7 +19,8 @@ import scipy.sparse as sp
 from . import metrics as _metrics
 from ._validation import as_csr, check_k
 from .data import Interactions, _pandas
-from .split import _check_int, kfold
+from ._validation import check_int
+from .split import kfold
 
 RATING_METRICS = ("rmse", "mae")
 METRICS = RATING_METRICS + _metrics.RANKING_METRICS + ("coverage",)
@@ -211,7 +212,7 @@ def cross_validate(factory, data, folds=5, k=10, metrics=None, seed=None, *, exc
     pd = _pandas("cross_validate")
     if not callable(factory):
         raise TypeError(f"factory must be a callable returning a fresh model, got {type(factory).__name__}")
-    folds = _check_int(folds, "folds", 2)
+    folds = check_int(folds, "folds", 2)
     _check_metrics(metrics)
     check_k(k)
     rows = []

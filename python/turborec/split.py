@@ -18,7 +18,7 @@ import numbers
 import numpy as np
 import scipy.sparse as sp
 
-from ._validation import as_csr
+from ._validation import as_csr, check_int
 from .data import Interactions
 
 _REMOVE_UNSEEN = (None, "users", "items", "both")
@@ -46,14 +46,6 @@ def _check_fraction(f, name="test_fraction") -> float:
         raise ValueError(f"{name} must be in (0, 1), got {f}")
     return f
 
-
-def _check_int(v, name, minimum) -> int:
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-        raise TypeError(f"{name} must be an int, got {type(v).__name__}")
-    v = int(v)
-    if v < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {v}")
-    return v
 
 
 def _check_remove_unseen(remove_unseen):
@@ -190,7 +182,7 @@ def per_user_split(data, test_fraction=0.2, seed=None, min_train=1, *, remove_un
     """
     inter, was_sparse = _as_interactions(data)
     f = _check_fraction(test_fraction)
-    min_train = _check_int(min_train, "min_train", 0)
+    min_train = check_int(min_train, "min_train", 0)
     _check_remove_unseen(remove_unseen)
     rng = _rng(seed)
     counts = np.diff(inter.matrix.indptr).astype(np.int64)
@@ -218,8 +210,8 @@ def leave_k_out(data, k=1, seed=None, *, min_train=1, remove_unseen=None):
     (train, test) : same type as ``data``.
     """
     inter, was_sparse = _as_interactions(data)
-    k = _check_int(k, "k", 1)
-    min_train = _check_int(min_train, "min_train", 0)
+    k = check_int(k, "k", 1)
+    min_train = check_int(min_train, "min_train", 0)
     _check_remove_unseen(remove_unseen)
     rng = _rng(seed)
     counts = np.diff(inter.matrix.indptr).astype(np.int64)
@@ -305,8 +297,8 @@ def temporal_leave_k_out(data, k=1, *, min_train=1, remove_unseen=None):
     """
     inter, was_sparse = _as_interactions(data)
     ts = _timestamps(inter, was_sparse, "temporal_leave_k_out")
-    k = _check_int(k, "k", 1)
-    min_train = _check_int(min_train, "min_train", 0)
+    k = check_int(k, "k", 1)
+    min_train = check_int(min_train, "min_train", 0)
     _check_remove_unseen(remove_unseen)
     counts = np.diff(inter.matrix.indptr).astype(np.int64)
     rows = inter._entry_rows()
@@ -336,7 +328,7 @@ def kfold(data, n_folds=5, seed=None, *, remove_unseen=None):
         Arguments are checked at the call, before the first fold is produced.
     """
     inter, was_sparse = _as_interactions(data)
-    n_folds = _check_int(n_folds, "n_folds", 2)
+    n_folds = check_int(n_folds, "n_folds", 2)
     if n_folds > inter.nnz:
         raise ValueError(f"n_folds ({n_folds}) must not exceed the number of interactions ({inter.nnz})")
     _check_remove_unseen(remove_unseen)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-import scipy.sparse as sp
 
 from .. import _core, _sparse
 from ..similarity import METRICS, neighbours, topk_similarity

@@ -9,8 +9,8 @@ from typing import Callable, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from .. import _core, _sparse
-from .._validation import as_csr, as_float32_array, check_ids, check_k
+from .. import _core
+from .._validation import as_csr, as_float32_array, check_ids
 from ..topk import topk_dot
 from .base import Recommender
 
