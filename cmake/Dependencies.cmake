@@ -2,9 +2,12 @@
 if(NOT SKBUILD_PROJECT_VERSION)
   set(SKBUILD_PROJECT_VERSION "0.0.0+dev")
 endif()
-set(PYBIND11_FINDPYTHON ON)
-find_package(Python COMPONENTS Interpreter Development.Module REQUIRED)
-find_package(pybind11 CONFIG REQUIRED)
+option(TURBOREC_PYTHON "Build the Python extension module (OFF: the C++ core and its tests only)" ON)
+if(TURBOREC_PYTHON)
+  set(PYBIND11_FINDPYTHON ON)
+  find_package(Python COMPONENTS Interpreter Development.Module REQUIRED)
+  find_package(pybind11 CONFIG REQUIRED)
+endif()
 
 # OpenMP: AUTO uses it when found (and says loudly when not), ON requires it, OFF builds single-threaded.
 set(TURBOREC_OPENMP "AUTO" CACHE STRING "AUTO, ON (required) or OFF")
