@@ -35,6 +35,16 @@ inline uint32_t vmask_touched(vf a) {
   return static_cast<uint32_t>(~_mm256_movemask_ps(_mm256_castsi256_ps(eq))) & 0xffu;
 }
 
+// Two horizontal sums at once: the halves of a and b are added pairwise before one shared tree.
+inline void vreduce_add2(vf a, vf b, float& sa, float& sb) {
+  const __m128 a4 = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+  const __m128 b4 = _mm_add_ps(_mm256_castps256_ps128(b), _mm256_extractf128_ps(b, 1));
+  const __m128 ab = _mm_hadd_ps(a4, b4);  // a0+a1 a2+a3 b0+b1 b2+b3
+  const __m128 s = _mm_hadd_ps(ab, ab);   // a b a b
+  sa = _mm_cvtss_f32(s);
+  sb = _mm_cvtss_f32(_mm_shuffle_ps(s, s, 1));
+}
+
 constexpr SimdLevel kLevel = SimdLevel::avx2;
 constexpr int kDotMR = 6;   // 6 x 16 tile: 12 accumulators + 2 item vectors + 1 broadcast <= 16 ymm
 constexpr int kDotNRV = 2;

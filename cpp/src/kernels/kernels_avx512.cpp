@@ -29,6 +29,17 @@ inline uint32_t vmask_touched(vf a) {
       _mm512_cmpneq_epi32_mask(_mm512_castps_si512(a), _mm512_set1_epi32(static_cast<int>(0x80000000u))));
 }
 
+// Two horizontal sums at once: a's and b's 256-bit halves are added, then one 8-lane tree serves both.
+inline void vreduce_add2(vf a, vf b, float& sa, float& sb) {
+  const __m256 a8 = _mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1));
+  const __m256 b8 = _mm256_add_ps(_mm512_castps512_ps256(b), _mm512_extractf32x8_ps(b, 1));
+  const __m256 ab = _mm256_hadd_ps(a8, b8);  // per 128-bit lane: a01 a23 b01 b23
+  const __m256 s4 = _mm256_hadd_ps(ab, ab);  // per lane: a b a b
+  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(s4), _mm256_extractf128_ps(s4, 1));
+  sa = _mm_cvtss_f32(s);
+  sb = _mm_cvtss_f32(_mm_shuffle_ps(s, s, 1));
+}
+
 constexpr SimdLevel kLevel = SimdLevel::avx512;
 constexpr int kDotMR = 12;  // 12 x 32 tile: 24 accumulators + 2 item vectors + 1 broadcast <= 32 zmm
 constexpr int kDotNRV = 2;

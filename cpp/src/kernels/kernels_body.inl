@@ -1,6 +1,7 @@
 // Generic kernel bodies, written once against a small vector interface and compiled per instruction
 // set. Included inside namespace turborec::kernels_<level> after that level defines:
-//   W, vf, vload, vstore, vset1, vzero, vadd, vsub, vmul, vfmadd, vreduce_add, vmask_not_less, vmask_touched,
+//   W, vf, vload, vstore, vset1, vzero, vadd, vsub, vmul, vfmadd, vreduce_add, vreduce_add2, vmask_not_less,
+//   vmask_touched,
 //   kDotMR, kDotNRV, kLevel.
 // Rules for this file: raw pointers and sizes only, no allocation, nothing from the standard library
 // that could be emitted out of line (it would be shared with baseline code by the linker).
@@ -252,7 +253,7 @@ inline void prefetch_line(const void* p) { asm volatile("prefetcht0 %0" : : "m"(
 
 // SGD entries are in random order, so their factor rows are random memory accesses: request the
 // rows (and the per-row scalars) of the entry kSgdAhead updates ahead.
-constexpr int64_t kSgdAhead = 12;
+constexpr int64_t kSgdAhead = 8;
 
 inline void prefetch_entry(const SgdBlockArgs& a, int32_t u, int32_t i) {
   const float* p = a.P + static_cast<int64_t>(u) * a.dpad;
@@ -286,7 +287,7 @@ inline void adagrad_steps(float lr, float g0, float g1, float g2, float g3, floa
 }
 
 // p -= sp * (reg p - e q); q -= sq * (reg q - e p), both from the old values; returns the squared
-// gradient norms through gpp, gqq (for AdaGrad).
+// gradient norms through gpp, gqq (for AdaGrad) from one combined horizontal reduction.
 inline void pair_update(float* p, float* q, float e, float sp, float sq, float reg, int dpad, float& gpp, float& gqq) {
   const vf ve = vset1(e), vreg = vset1(reg), vsp = vset1(sp), vsq = vset1(sq);
   vf np = vzero(), nq = vzero();
@@ -299,8 +300,7 @@ inline void pair_update(float* p, float* q, float e, float sp, float sq, float r
     np = vfmadd(gp, gp, np);
     nq = vfmadd(gq, gq, nq);
   }
-  gpp = vreduce_add(np);
-  gqq = vreduce_add(nq);
+  vreduce_add2(np, nq, gpp, gqq);
 }
 
 double sgd_squared(const SgdBlockArgs& a) {

@@ -65,6 +65,12 @@ inline uint32_t vmask_touched(vf a) {
   return m;
 }
 
+// Two horizontal sums at once.
+inline void vreduce_add2(vf a, vf b, float& sa, float& sb) {
+  sa = vreduce_add(a);
+  sb = vreduce_add(b);
+}
+
 constexpr SimdLevel kLevel = SimdLevel::scalar;
 constexpr int kDotMR = 4;   // queries per micro-tile
 constexpr int kDotNRV = 2;  // vectors of items per micro-tile
