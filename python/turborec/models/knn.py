@@ -39,6 +39,9 @@ class _NeighbourhoodModel(Recommender):
     """Shared machinery; subclasses say whether targets are items or users."""
 
     _item_based: bool
+    _saved_attributes = ("similarity_", "global_mean_", "user_bias_", "item_bias_", "user_mean_", "item_mean_",
+                         "rating_range_")
+    _caches = ("_operand",)
 
     def __init__(self, k=40, *, metric="cosine", shrinkage=0.0, min_support=1, variant="mean", min_k=1,
                  max_neighbours=None, clip=True, n_threads=0):
@@ -65,10 +68,12 @@ class _NeighbourhoodModel(Recommender):
                                                 or self.max_neighbours < self.k):
             raise ValueError(f"max_neighbours must be None or an int >= k ({self.k}), got {self.max_neighbours!r}")
 
+    def _validate_params(self):
+        self._check_params()
+
     def _fit(self, R):
         self._check_params()
-        targets = R.T.tocsr() if self._item_based else R
-        targets.sort_indices()
+        targets = self._views(R)
         n_targets = targets.shape[0]
         # Prediction picks the k best among the neighbours the other side has rated, so more than
         # k neighbours are kept per target (Surprise keeps all of them, in a dense n x n matrix).
@@ -79,11 +84,28 @@ class _NeighbourhoodModel(Recommender):
         self.user_mean_ = means(R, axis=1, fill=float(self.global_mean_))
         self.item_mean_ = means(R, axis=0, fill=float(self.global_mean_))
         self.rating_range_ = (float(R.data.min()), float(R.data.max())) if R.nnz else (0.0, 0.0)
-        # The ratings with targets as rows, and with the other side as rows (the voters' view).
+
+    def _views(self, R):
+        """Keep the ratings with targets as rows and with the other side as rows (the voters'
+        view); returns the former."""
+        targets = R.T.tocsr() if self._item_based else R
+        targets.sort_indices()
         self._targets = targets
         self._others = R if self._item_based else targets.T.tocsr()
         self._others.sort_indices()
         self._operand = None
+        return targets
+
+    def _after_load(self):
+        super()._after_load()
+        n_targets = self.n_items if self._item_based else self.n_users
+        if self.similarity_.shape != (n_targets, n_targets):
+            raise ValueError(f"similarity_ has shape {self.similarity_.shape}, expected {(n_targets, n_targets)}")
+        for name, n in (("user_bias_", self.n_users), ("user_mean_", self.n_users), ("item_bias_", self.n_items),
+                        ("item_mean_", self.n_items)):
+            if getattr(self, name).shape != (n,):
+                raise ValueError(f"{name} has shape {getattr(self, name).shape}, expected ({n},)")
+        self._views(self.user_items_)
 
     # ---- prediction -------------------------------------------------------------------------
 
