@@ -255,3 +255,16 @@ def test_main_in_process_reports_unexpected_errors(monkeypatch, capsys):
     assert cli.main(["info", "x.npz"]) == 1
     err = capsys.readouterr().err
     assert "Traceback" in err and "kaboom" in err and "unexpected error" in err
+
+
+@pytest.mark.parametrize("text, explicit, users, nnz", [
+    ("u1,i1,5\nu2,i1,3\nu2,i2,4\n", True, ["u1", "u2"], 3),                    # no header, string ids
+    ("\ufeffUser ID;Movie;Stars\n1;10;4\n2;10;5\n2;11;1\n", True, [1, 2], 3),  # BOM, ';', spaced names
+    ("customer_id\tproduct_id\nc1\tp1\nc2\tp1\nc2\tp2\n", False, ["c1", "c2"], 3),
+    ("7::3::5::978300760\n8::3::4::978300761\n", True, [7, 8], 2),             # MovieLens ratings.dat
+])
+def test_read_ratings_formats(tmp_path, text, explicit, users, nnz):
+    path = tmp_path / "ratings.txt"
+    path.write_text(text, encoding="utf-8")
+    ratings = cli.read_ratings(path)
+    assert ratings.explicit == explicit and ratings.data.user_ids.tolist() == users and ratings.data.nnz == nnz

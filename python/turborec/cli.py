@@ -159,10 +159,23 @@ def _parse_columns(spec: str):
     return dict(zip(("user", "item", "rating", "timestamp"), values))
 
 
-def _first_line(path: str) -> str:
+def _first_lines(path: str, n: int = 2) -> list:
     with open(path, "rb") as f:
-        raw = f.readline(1 << 16)
-    return raw.decode("utf-8", errors="replace").lstrip("\ufeff").rstrip("\r\n")
+        raw = [f.readline(1 << 16) for _ in range(n)]
+    lines = [r.decode("utf-8", errors="replace").rstrip("\r\n") for r in raw]
+    lines[0] = lines[0].lstrip("\ufeff")
+    return lines
+
+
+def _has_header(fields, second) -> bool:
+    """A header names a known column, or is text where the next line has numbers (a rating, a time)."""
+    aliases = {a for names in _ALIASES.values() for a in names}
+    if any(_norm(f) in aliases for f in fields):
+        return True
+    numeric = [_is_number(f) for f in fields]
+    if all(numeric):
+        return False
+    return any(not a and _is_number(b) for a, b in zip(numeric, second))
 
 
 def _is_number(text: str) -> bool:
@@ -240,7 +253,7 @@ def read_ratings(path, columns=None, duplicates="error") -> Ratings:
                                                       spec["timestamp"], duplicates=duplicates)
         return Ratings(data, spec["rating"] is not None, f"{path} (Parquet)")
     with _user_errors(f"cannot read {path!r}"):
-        line = _first_line(path)
+        line, second = _first_lines(path)
     if not line.strip():
         raise UsageError(f"{path!r} is empty or starts with a blank line{hint}")
     kind = None if spec else _movielens_kind(line)
@@ -257,10 +270,10 @@ def read_ratings(path, columns=None, duplicates="error") -> Ratings:
     else:
         sep = ","
     fields = line.split(sep)
-    header = not all(_is_number(f) for f in fields[:2])
+    header = _has_header(fields, second.split(sep))
     if spec is None:
         if header:
-            spec = _guess_columns([f.strip().strip('"') for f in fields], path)
+            spec = _guess_columns([f.strip('"') for f in fields], path)
         elif len(fields) >= 2:
             spec = dict(zip(("user", "item", "rating", "timestamp"), list(range(min(len(fields), 4))) + [None] * 2))
         else:

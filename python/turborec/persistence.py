@@ -227,14 +227,15 @@ def _not_model(path: str, why: str) -> ValueError:
     return _NotAModel(f"{path!r} is not a turborec model file ({why})")
 
 
-def _read_members(path: str, f, arrays: dict) -> None:
-    """Every member of the open npz file f into arrays; container problems become ValueError."""
+def _read_members(path: str, f, arrays: dict, everything: bool) -> None:
+    """The members of the open npz file f (only the metadata unless everything) into arrays;
+    container problems become ValueError."""
     pickled = None
     try:
         with np.load(f, allow_pickle=False) as npz:
             if METADATA_KEY not in npz.files:
                 raise _not_model(path, f"no {METADATA_KEY!r} entry")
-            for name in npz.files:
+            for name in npz.files if everything else [METADATA_KEY]:
                 try:
                     arrays[name] = npz[name]
                 except ValueError as e:
@@ -251,8 +252,9 @@ def _read_members(path: str, f, arrays: dict) -> None:
                          "so it is not loaded")
 
 
-def _read(path: str) -> tuple[dict, dict]:
-    """(metadata, {member: array}) with every check on the container and the metadata."""
+def _read(path: str, everything: bool = True) -> tuple[dict, dict]:
+    """(metadata, {member: array}) with every check on the container and the metadata; with
+    everything=False only the metadata member is read."""
     if not os.path.exists(path):
         raise FileNotFoundError(f"model file {path!r} does not exist")
     if os.path.isdir(path):
@@ -263,7 +265,7 @@ def _read(path: str) -> tuple[dict, dict]:
         if f.read(4) not in _ZIP_MAGIC:
             raise _not_model(path, "it is not an .npz (zip) archive")
         f.seek(0)
-        _read_members(path, f, arrays)
+        _read_members(path, f, arrays, everything)
     blob = arrays.pop(METADATA_KEY)
     if blob.dtype != np.uint8 or blob.ndim != 1:
         raise _not_model(path, f"{METADATA_KEY!r} is not a byte array")
@@ -289,12 +291,17 @@ def _read(path: str) -> tuple[dict, dict]:
 
 
 def info(path) -> dict:
-    """The metadata of a model file (format, class, params, sizes, versions, members), after the same
-    checks as :func:`load` on the container; the fitted state is not rebuilt."""
-    meta, _ = _read(_check_path(path))
+    """The metadata of a model file: format, version, class, params, sizes, library version, creation
+    time and the members' shapes and dtypes (see the module docstring), plus ``file_bytes``.
+
+    Only the metadata member is read (fast for any model size), with :func:`load`'s checks on the
+    container and the metadata; the arrays themselves are checked by :func:`load`.
+    """
+    path = _check_path(path)
+    meta, _ = _read(path, everything=False)
     meta = dict(meta)
     meta["params"] = _from_json(meta["params"])
-    meta["file_bytes"] = os.path.getsize(_check_path(path))
+    meta["file_bytes"] = os.path.getsize(path)
     return meta
 
 
