@@ -98,9 +98,10 @@ def test_recommend_options(rng, cls):
 
 
 @pytest.mark.parametrize("cls", MODELS)
-def test_explain_is_consistent_with_predict_and_recommend(rng, cls):
+@pytest.mark.parametrize("stored", [None, 6])  # 6: a truncated, asymmetric neighbour graph
+def test_explain_is_consistent_with_predict_and_recommend(rng, cls, stored):
     R = ratings(rng, 40, 30, 0.3)
-    model = cls(k=4).fit(R)
+    model = cls(k=4, max_neighbours=stored).fit(R)
     ids, scores = model.recommend(np.arange(40), 3)
     for u in range(0, 40, 7):
         for item, score in zip(ids[u], scores[u]):
@@ -111,6 +112,8 @@ def test_explain_is_consistent_with_predict_and_recommend(rng, cls):
             assert why.prediction == pytest.approx(float(model.predict([u], [item])[0]), rel=1e-6)
             np.testing.assert_allclose(why.weights, why.similarities * why.ratings, rtol=1e-6)
             assert why.used_for_prediction.sum() <= model.k
+            voters = np.sort(why.prediction_similarities[why.used_for_prediction])
+            assert (voters > 0).all()
             assert np.all(np.diff(why.weights) <= 1e-6)  # strongest first
 
 

@@ -111,3 +111,14 @@ def test_interactions_keep_raw_ids(factory):
     data = turborec.Interactions.from_arrays(["a", "b", "a", "c"], ["x", "y", "y", "x"], [5.0, 3.0, 4.0, 1.0])
     model = factory().fit(data)
     assert list(model.user_ids_) == ["a", "b", "c"] and list(model.item_ids_) == ["x", "y"]
+
+
+def test_save_load_and_pickle(factory, R, tmp_path):
+    import pickle
+
+    model = factory().fit(R)
+    model.save(tmp_path / "model.npz")
+    for copy in (turborec.load(tmp_path / "model.npz"), pickle.loads(pickle.dumps(model))):
+        assert type(copy) is type(model) and copy.get_params() == model.get_params()
+        for a, b in zip(copy.recommend([0, 1], k=4), model.recommend([0, 1], k=4)):
+            np.testing.assert_array_equal(a, b)

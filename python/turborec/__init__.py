@@ -6,11 +6,12 @@ C++17 kernels (OpenMP threads, SIMD chosen at run time) under a small Python API
 from . import _core
 from ._config import config, get_simd_level, set_simd_level, show_config, simd_level, supported_simd_levels
 from ._config import _apply_env_simd
-from . import datasets, metrics, similarity, split
+from . import datasets, metrics, persistence, similarity, split
 from .data import Interactions
 from .models import EarlyStopping, ItemKNN, MatrixFactorization, NotFittedError, UserKNN
 from .datasets import download_movielens, load_movielens, synthetic
 from .evaluation import cross_validate, evaluate
+from .persistence import load
 from .split import kfold, leave_k_out, per_user_split, random_split, temporal_leave_k_out, temporal_split
 from .similarity import topk_similarity
 from .topk import topk, topk_dot
@@ -34,9 +35,11 @@ __all__ = [
     "evaluate",
     "kfold",
     "leave_k_out",
+    "load",
     "load_movielens",
     "metrics",
     "per_user_split",
+    "persistence",
     "random_split",
     "similarity",
     "split",

@@ -36,7 +36,15 @@ class Recommender:
     Subclasses implement ``_fit(R)``, ``_predict(users, items)``, ``_recommend(users, k, exclude,
     candidates)``, ``_similar_items(items, k)`` and ``_similar_users(users, k)``; the public methods
     validate arguments first, so the underscore methods can trust them.
+
+    For persistence a subclass lists its fitted attributes in ``_saved_attributes`` (besides
+    ``user_items_`` and the raw-id maps, which every model saves) and rebuilds anything derived from
+    them in ``_after_load``; ``_caches`` names attributes rebuilt on demand that are neither saved
+    nor pickled (C++ objects).
     """
+
+    _saved_attributes: tuple[str, ...] = ()
+    _caches: tuple[str, ...] = ()
 
     # ---- parameters (scikit-learn conventions) ---------------------------------------------------
 
@@ -63,6 +71,37 @@ class Recommender:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
+
+    def _validate_params(self) -> None:
+        """Raise ValueError/TypeError for invalid parameters (fit calls the same checks)."""
+
+    # ---- persistence -------------------------------------------------------------------------
+
+    def save(self, path, *, compress: bool = False) -> None:
+        """Write the fitted model to one ``.npz`` file; :func:`turborec.load` reads it back.
+
+        No pickle: arrays plus a JSON document (format in :mod:`turborec.persistence`).
+        ``compress=True`` deflates the arrays (smaller, slower).
+        """
+        from ..persistence import save
+
+        save(self, path, compress=compress)
+
+    def _after_load(self) -> None:
+        """Rebuild derived state after turborec.load set the saved attributes; check their shapes."""
+        self._n_threads = resolve_threads(getattr(self, "n_threads", 0))
+        # Users added by MatrixFactorization.partial_fit_users have no raw id: maps may be shorter.
+        for name, n in (("user_ids_", self.n_users), ("item_ids_", self.n_items)):
+            ids = getattr(self, name)
+            if ids is not None and (ids.ndim != 1 or ids.shape[0] > n):
+                raise ValueError(f"{name} has shape {ids.shape}, expected at most {n} ids")
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        for name in self._caches:
+            if name in state:
+                state[name] = None
+        return state
 
     # ---- fitting -----------------------------------------------------------------------------
 

@@ -19,10 +19,12 @@ _VARIANT_CODE = {"basic": 0, "mean": 1, "baseline": 2}
 class Explanation(NamedTuple):
     """Why a neighbourhood model scores (user, item) as it does, strongest contribution first.
 
-    neighbours: the items (ItemKNN) or users (UserKNN) that vote; similarities: their similarity to
-    the target; ratings: the value each vote carries; weights: similarity x rating, the neighbour's
-    contribution to the recommendation score; used_for_prediction: whether it is among the k
-    voters of ``predict``; score: the recommendation score (sum of weights); prediction: ``predict``.
+    neighbours: the items (ItemKNN) or users (UserKNN) the user rated / who rated the item and that
+    are linked to the target; similarities: the link used by ``recommend``; ratings: the value each
+    carries; weights: similarity x rating, the contribution to the recommendation score;
+    used_for_prediction: whether it is among the k voters of ``predict``; score: the
+    recommendation score (sum of weights, equal to ``recommend``'s); prediction: ``predict``;
+    prediction_similarities: the links ``predict`` uses (the target's own neighbour list).
     """
 
     neighbours: np.ndarray
@@ -32,12 +34,16 @@ class Explanation(NamedTuple):
     used_for_prediction: np.ndarray
     score: float
     prediction: float
+    prediction_similarities: np.ndarray
 
 
 class _NeighbourhoodModel(Recommender):
     """Shared machinery; subclasses say whether targets are items or users."""
 
     _item_based: bool
+    _saved_attributes = ("similarity_", "global_mean_", "user_bias_", "item_bias_", "user_mean_", "item_mean_",
+                         "rating_range_")
+    _caches = ("_operand",)
 
     def __init__(self, k=40, *, metric="cosine", shrinkage=0.0, min_support=1, variant="mean", min_k=1,
                  max_neighbours=None, clip=True, n_threads=0):
@@ -64,10 +70,12 @@ class _NeighbourhoodModel(Recommender):
                                                 or self.max_neighbours < self.k):
             raise ValueError(f"max_neighbours must be None or an int >= k ({self.k}), got {self.max_neighbours!r}")
 
+    def _validate_params(self):
+        self._check_params()
+
     def _fit(self, R):
         self._check_params()
-        targets = R.T.tocsr() if self._item_based else R
-        targets.sort_indices()
+        targets = self._views(R)
         n_targets = targets.shape[0]
         # Prediction picks the k best among the neighbours the other side has rated, so more than
         # k neighbours are kept per target (Surprise keeps all of them, in a dense n x n matrix).
@@ -78,11 +86,28 @@ class _NeighbourhoodModel(Recommender):
         self.user_mean_ = means(R, axis=1, fill=float(self.global_mean_))
         self.item_mean_ = means(R, axis=0, fill=float(self.global_mean_))
         self.rating_range_ = (float(R.data.min()), float(R.data.max())) if R.nnz else (0.0, 0.0)
-        # The ratings with targets as rows, and with the other side as rows (the voters' view).
+
+    def _views(self, R):
+        """Keep the ratings with targets as rows and with the other side as rows (the voters'
+        view); returns the former."""
+        targets = R.T.tocsr() if self._item_based else R
+        targets.sort_indices()
         self._targets = targets
         self._others = R if self._item_based else targets.T.tocsr()
         self._others.sort_indices()
         self._operand = None
+        return targets
+
+    def _after_load(self):
+        super()._after_load()
+        n_targets = self.n_items if self._item_based else self.n_users
+        if self.similarity_.shape != (n_targets, n_targets):
+            raise ValueError(f"similarity_ has shape {self.similarity_.shape}, expected {(n_targets, n_targets)}")
+        for name, n in (("user_bias_", self.n_users), ("user_mean_", self.n_users), ("item_bias_", self.n_items),
+                        ("item_mean_", self.n_items)):
+            if getattr(self, name).shape != (n,):
+                raise ValueError(f"{name} has shape {getattr(self, name).shape}, expected ({n},)")
+        self._views(self.user_items_)
 
     # ---- prediction -------------------------------------------------------------------------
 
@@ -141,27 +166,42 @@ class _NeighbourhoodModel(Recommender):
     # ---- explanations -----------------------------------------------------------------------
 
     def explain(self, user, item) -> Explanation:
-        """The neighbours behind the score of (user, item), strongest contribution first."""
+        """The neighbours behind the scores of (user, item), strongest contribution first.
+
+        The recommendation score and the rating prediction read the graph from two sides when it
+        is not symmetric (each item keeps only its own top neighbours): ItemKNN's ``recommend``
+        sums r_uj * s(j -> i) over the user's items j that list i among their neighbours, while
+        ``predict`` votes with i's own neighbours s(i -> j). ``similarities`` and ``weights`` are
+        the recommendation side; ``prediction_similarities`` and ``used_for_prediction`` the other.
+        """
         self._check_fitted()
         user = int(check_ids(user, "user", self.n_users)[0])
         item = int(check_ids(item, "item", self.n_items)[0])
         target, other = (item, user) if self._item_based else (user, item)
         S = self.similarity_
-        sims = dict(zip(S.indices[S.indptr[target]:S.indptr[target + 1]], S.data[S.indptr[target]:S.indptr[target + 1]]))
-        row = self._others[other]  # what `other` rated (ItemKNN) / who rated the item (UserKNN)
-        ids = row.indices[np.isin(row.indices, np.fromiter(sims.keys(), dtype=np.int64, count=len(sims)))]
-        ids = ids[ids != target]
-        ratings = np.asarray(row[0, ids].toarray()).ravel().astype(np.float32) if ids.size else np.zeros(0, np.float32)
-        similarities = np.array([sims[j] for j in ids], dtype=np.float32)
+        row_sims = _row_dict(S, target)  # the target's own neighbours: predict's voters
+        # recommend: ItemKNN scores i through the neighbour lists of the user's items (column i)
+        score_sims = _row_dict(S[:, [target]].T.tocsr(), 0) if self._item_based else row_sims
+        rated = self._others[other]  # what `other` rated (ItemKNN) / who rated the item (UserKNN)
+        related = np.fromiter(set(row_sims) | set(score_sims), dtype=np.int64)
+        ids = rated.indices[np.isin(rated.indices, related) & (rated.indices != target)]
+        ratings = rated.data[np.isin(rated.indices, ids)].astype(np.float32)
+        similarities = np.array([score_sims.get(j, 0.0) for j in ids], dtype=np.float32)
+        pred_sims = np.array([row_sims.get(j, 0.0) for j in ids], dtype=np.float32)
         weights = similarities * ratings
-        voters = np.flatnonzero(similarities > 0)
-        voters = voters[np.lexsort((ids[voters], -similarities[voters]))][: int(self.k)]
+        voters = np.flatnonzero(pred_sims > 0)
+        voters = voters[np.lexsort((ids[voters], -pred_sims[voters]))][: int(self.k)]
         used = np.zeros(ids.size, dtype=bool)
         used[voters] = True
         order = np.lexsort((ids, -weights))
         prediction = float(self._predict(np.array([user], np.int32), np.array([item], np.int32))[0])
         return Explanation(ids[order].astype(np.int32), similarities[order], ratings[order], weights[order], used[order],
-                           float(weights.sum()), prediction)
+                           float(weights.sum()), prediction, pred_sims[order])
+
+
+def _row_dict(S, r) -> dict:
+    lo, hi = S.indptr[r], S.indptr[r + 1]
+    return dict(zip(S.indices[lo:hi].tolist(), S.data[lo:hi].tolist()))
 
 
 class ItemKNN(_NeighbourhoodModel):

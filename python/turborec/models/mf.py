@@ -110,6 +110,9 @@ class MatrixFactorization(Recommender):
         A tqdm progress bar with the loss per epoch.
     """
 
+    _saved_attributes = ("_P", "_Q", "_user_meta", "_item_meta", "global_mean_", "rating_range_", "seed_", "grid_",
+                         "history_", "_lr", "_reg", "_reg_bias")
+
     def __init__(self, factors=64, epochs=20, *, loss="squared", lr=None, reg=None, reg_bias=None,
                  lr_schedule="adagrad", decay=0.1, init_std=0.1, biased=True, clip=None, grid=None, n_threads=0,
                  seed=None, verbose=False):
@@ -155,6 +158,19 @@ class MatrixFactorization(Recommender):
         if self.clip not in (None, False) and not (isinstance(self.clip, (tuple, list)) and len(self.clip) == 2):
             raise ValueError(f"clip must be None, False or a (low, high) pair, got {self.clip!r}")
         return float(lr), float(reg), float(reg_bias)
+
+    def _validate_params(self):
+        self._resolved()
+
+    def _after_load(self):
+        super()._after_load()
+        d = int(self.factors)
+        dpad = -(-d // _PAD) * _PAD
+        for name, shape in (("_P", (self.n_users, dpad)), ("_Q", (self.n_items, dpad)),
+                            ("_user_meta", (self.n_users, 4)), ("_item_meta", (self.n_items, 4))):
+            a = getattr(self, name)
+            if a.shape != shape or a.dtype != np.float32 or not a.flags.c_contiguous:
+                raise ValueError(f"{name} is a {a.dtype} array of shape {a.shape}, expected float32 {shape}")
 
     # ---- training ---------------------------------------------------------------------------
 
