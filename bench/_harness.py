@@ -49,14 +49,14 @@ class Timing:
     times: list
 
 
-def timed(fn, repeats: int = 3, warmup: int = 1, budget: float | None = None) -> Timing:
+def timed(fn, repeats: int = 3, warmup: int = 1, budget=...) -> Timing:
     """Median wall time of fn() over up to `repeats` runs after `warmup` runs.
 
-    With a budget (default ``BUDGET_S``): a call slower than half the budget is timed once (its
-    first call is the measurement: a warm-up is noise next to it), otherwise the repeats are cut
-    so that they fit in the budget (at least one).
+    With a budget in seconds (default: ``BUDGET_S``; None: no limit): a call slower than half the
+    budget is timed once (its first call is the measurement: a warm-up is noise next to it),
+    otherwise the repeats are cut so that they fit in the budget (at least one).
     """
-    budget = BUDGET_S if budget is None else budget
+    budget = BUDGET_S if budget is ... else budget
     start = time.perf_counter()
     result = fn()
     first = time.perf_counter() - start
@@ -112,6 +112,50 @@ class PeakMemory:
         self._thread.join()
         self._max = max(self._max, _rss_bytes())
         self.peak = self._max - self._base
+
+
+def _cpu_busy_seconds() -> float | None:
+    """CPU seconds all processes on this machine have been busy (user + system + ...), from /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+
+
+class OtherLoad:
+    """Context manager: how many cores *other* processes kept busy while the block ran (machine-wide
+    busy time from /proc/stat minus this process's own CPU time, over the wall time). On a shared
+    machine this says which timings were taken while something else competed for the cores."""
+
+    def __init__(self):
+        self.cores = float("nan")
+
+    def __enter__(self):
+        self._t, self._busy, self._own = time.perf_counter(), _cpu_busy_seconds(), sum(os.times()[:2])
+        return self
+
+    def __exit__(self, *exc):
+        wall = time.perf_counter() - self._t
+        busy = _cpu_busy_seconds()
+        # /proc/stat counts in clock ticks (10 ms): shorter blocks cannot tell, they stay NaN
+        if busy is not None and self._busy is not None and wall >= 0.25:
+            own = sum(os.times()[:2]) - self._own
+            self.cores = min(max(0.0, (busy - self._busy - own) / wall), float(os.cpu_count() or 1))
+
+
+_since_last_row = OtherLoad().__enter__()
+
+
+def other_load_since_last_row() -> float:
+    """Cores other processes kept busy since the previous Row was made (or since import): rows are
+    made right after their measurement, so this is about the load during it."""
+    global _since_last_row
+    _since_last_row.__exit__(None, None, None)
+    cores = _since_last_row.cores
+    _since_last_row = OtherLoad().__enter__()
+    return cores
 
 
 # ---- the machine's own limits ------------------------------------------------------------------
@@ -222,7 +266,7 @@ def simd_of(module: str | None) -> str:
             blas = [i for i in threadpool_info() if i.get("user_api") == "blas" and "numpy" in i.get("filepath", "")]
             blas = blas or [i for i in threadpool_info() if i.get("user_api") == "blas"]
             if blas:
-                out = f"{blas[0].get('internal_api', 'blas')} {blas[0].get('architecture', '?')}"
+                out = f"BLAS: {blas[0].get('internal_api', 'blas')} {blas[0].get('architecture', '?')}"
         elif module == "faiss":
             import faiss
 
@@ -301,11 +345,15 @@ class Row:
     flops: float = 0.0         # floating-point operations done (for GFLOP/s against sgemm)
     bytes_moved: float = 0.0   # memory traffic estimate (for GB/s against copy bandwidth)
     role: str = ""             # 'turborec', 'baseline' or 'peer' (default: from the name)
+    counterpart: str = ""      # for a turborec row: the name of the peer row running the same model
     library: str = ""          # the module the contender runs in (default: from the name)
     simd: str = ""
     versions: dict = field(default_factory=dict)
+    other_load: float | None = None  # cores other processes kept busy while it was measured (about)
 
     def __post_init__(self):
+        if self.other_load is None:  # made just after its measurement: the load since the previous row
+            self.other_load = other_load_since_last_row()
         if not self.flops and self.unit == "GFLOP/s":
             self.flops = self.work
         self.role = self.role or role_of(self.name)
@@ -333,6 +381,7 @@ class Row:
     @classmethod
     def from_dict(cls, d: dict) -> "Row":
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        known.setdefault("other_load", float("nan"))  # not measured then; never measure it now
         return cls(**known)
 
 
@@ -401,7 +450,7 @@ def markdown_table(rows: list[Row], baseline: str | None = None, best_peer: str 
     head += ["x baseline", "x best peer"]
     head += ["of machine limit"] if show_limit else []
     head += ["peak MB", *quality_keys]
-    head += ["threads", "SIMD", "version"] if details else []
+    head += ["threads", "SIMD", "version", "other load"] if details else []
     head += ["note"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
@@ -415,7 +464,8 @@ def markdown_table(rows: list[Row], baseline: str | None = None, best_peer: str 
         cells.append(f"{r.peak_bytes / 2**20:,.0f}" if r.peak_bytes else "")
         cells += [fmt_value(r.quality[k]) if k in r.quality else "" for k in quality_keys]
         if details:
-            cells += [str(r.threads or ""), r.simd, ", ".join(f"{k} {v}" for k, v in r.versions.items())]
+            cells += [str(r.threads or ""), r.simd, ", ".join(f"{k} {v}" for k, v in r.versions.items()),
+                      f"{r.other_load:.2f}" if math.isfinite(r.other_load) else ""]
         cells.append(r.note)
         lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
     return "\n".join(lines)
@@ -436,8 +486,8 @@ def limit_share(r: Row, limits: dict) -> str:
     parts = []
     if r.flops:
         peak = _at_threads(limits.get("sgemm_gflops", {}), r.threads or 1)
-        parts.append(f"{r.gflops:.1f} GFLOP/s" + (f" = {100 * r.gflops / peak:.1f}% sgemm" if peak else ""))
+        parts.append(f"{fmt_sig(r.gflops)} GFLOP/s" + (f" = {fmt_sig(100 * r.gflops / peak)}% sgemm" if peak else ""))
     if r.bytes_moved:
         peak = _at_threads(limits.get("copy_gbs", {}), r.threads or 1)
-        parts.append(f"{r.gbs:.1f} GB/s" + (f" = {100 * r.gbs / peak:.0f}% copy" if peak else ""))
+        parts.append(f"{fmt_sig(r.gbs)} GB/s" + (f" = {fmt_sig(100 * r.gbs / peak)}% copy" if peak else ""))
     return "; ".join(parts)

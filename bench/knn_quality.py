@@ -124,6 +124,7 @@ def run(quick: bool = False, threads: int = 0, repeats: int = 3, scale: float = 
                 print(f"  {rows[-1].name:<40} {r:7.4f} {m:7.4f} {s:8.2f} s", flush=True)
                 if has("surprise"):
                     sname = VARIANTS[variant]
+                    rows[-1].counterpart = f"scikit-surprise {sname}"
                     r2, m2, s2 = run_surprise(used, sname, user_based, metric, k)
                     rows.append(Row(task, f"scikit-surprise {sname}", s2, threads=1, runs=1,
                                     quality={"rmse": r2, "mae": m2}, note="fit + predict, single-threaded; "

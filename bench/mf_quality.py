@@ -91,6 +91,7 @@ def run(quick: bool = False, threads: int = 0, repeats: int = 3, scale: float = 
         print(f"  {label:<58} {r:7.4f} {m:7.4f} {s:8.2f}", flush=True)
 
     ours(f"turborec MatrixFactorization() defaults ({defaults.factors} factors, {defaults.epochs} epochs)")
+    rows[-1].counterpart = f"scikit-surprise SVD(n_factors={defaults.factors}, n_epochs={defaults.epochs})"
     ours(f"turborec MatrixFactorization({', '.join(f'{k}={v}' for k, v in TUNED.items())})", **TUNED)
     if has("surprise"):
         theirs(f"scikit-surprise SVD(n_factors={defaults.factors}, n_epochs={defaults.epochs})", "SVD",

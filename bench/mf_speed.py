@@ -105,6 +105,8 @@ def run(quick: bool = False, threads: int = 0, repeats: int = 1, scale: float = 
         seconds = float(np.median(fits[-t.runs:]))
         add(label, seconds, n * EPOCHS, rmse_of(t.result.predict, test.matrix), "epochs only (fit adds grid setup)",
             mem.peak, runs=t.runs, nominal=True)
+        # the same model elsewhere: Surprise's SVD is biased MF, LIBMF's is the plain <p_u, q_i> one
+        rows[-1].counterpart = "LIBMF (libmf package)" if params else "scikit-surprise SVD (1 thread, sampled)"
     if has("libmf"):
         from libmf import mf
 
