@@ -76,12 +76,6 @@ def timed(fn, repeats: int = 3, warmup: int = 1, budget=...) -> Timing:
     return Timing(statistics.median(times), result, len(times), times)
 
 
-def median_seconds(fn, repeats: int = 3, warmup: int = 1) -> tuple[float, object]:
-    """Median wall time of fn() over `repeats` runs after `warmup` runs; returns (seconds, last result)."""
-    t = timed(fn, repeats, warmup)
-    return t.seconds, t.result
-
-
 def _rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -486,7 +480,9 @@ def limit_share(r: Row, limits: dict) -> str:
     parts = []
     if r.flops:
         peak = _at_threads(limits.get("sgemm_gflops", {}), r.threads or 1)
-        parts.append(f"{fmt_sig(r.gflops)} GFLOP/s" + (f" = {fmt_sig(100 * r.gflops / peak)}% sgemm" if peak else ""))
+        same = r.unit == "GFLOP/s" and r.flops == r.work  # the rate column says it already
+        parts.append(("" if same else f"{fmt_sig(r.gflops)} GFLOP/s = ")
+                     + (f"{fmt_sig(100 * r.gflops / peak)}% of sgemm" if peak else ""))
     if r.bytes_moved:
         peak = _at_threads(limits.get("copy_gbs", {}), r.threads or 1)
         parts.append(f"{fmt_sig(r.gbs)} GB/s" + (f" = {fmt_sig(100 * r.gbs / peak)}% copy" if peak else ""))

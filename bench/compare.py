@@ -151,7 +151,6 @@ def scaling(quick: bool, threads: list[int], repeats: int) -> list[dict]:
                 tm = H.timed(lambda: turborec.topk_similarity(X, similarity_speed.K, n_threads=t), repeats=repeats)
             record("item-item top-50 cosine", scale, R.nnz, "interactions", t, tm.seconds, tm.runs, madds / 1e9,
                    "G multiply-adds/s", load)
-        del R, X
     for scale in scales:
         train, _ = mf_speed.explicit_data(scale)
         for t in threads:
@@ -167,7 +166,6 @@ def scaling(quick: bool, threads: list[int], repeats: int) -> list[dict]:
             seconds = float(np.median(fits[-tm.runs:]))
             record(f"MF SGD ({mf_speed.FACTORS} factors)", scale, train.nnz, "ratings", t, seconds, tm.runs,
                    train.nnz * epochs / 1e6, "M updates/s", load)
-        del train
     m, d, k = 50_000, 64, 10
     for scale in scales:
         n = int(100_000 * scale)
@@ -666,8 +664,6 @@ def main(argv=None) -> int:
         results = json.loads((out / "results.json").read_text())
     else:
         results = run_all(args)
-        import turborec  # noqa: F401  (loaded by now; for the BLAS line)
-
         results["blas"] = H.simd_of("numpy")
         out.mkdir(parents=True, exist_ok=True)
         (out / "results.json").write_text(json.dumps(results, indent=1, default=float))

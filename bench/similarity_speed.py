@@ -47,10 +47,7 @@ def normalised(X: sp.csr_matrix) -> sp.csr_matrix:
 def topk_rows(S: sp.csr_matrix, k: int, drop_self_offset: int | None = None) -> np.ndarray:
     """Best-first top-k column ids of each row of a sparse score block (self excluded), padded -1."""
     self_cols = None if drop_self_offset is None else np.arange(S.shape[0]) + drop_self_offset
-    r, c, _ = select_topk(S, k, self_cols)
-    out = np.full((S.shape[0], k), -1, dtype=np.int64)
-    out[r, np.arange(r.size) - np.searchsorted(r, r, side="left")] = c
-    return out
+    return padded(S, k, self_cols)[0]
 
 
 def select_topk(S: sp.csr_matrix, k: int, self_cols: np.ndarray | None = None):
@@ -88,18 +85,6 @@ def scipy_graph(X, k, rows=None, block=2000) -> sp.csr_matrix:
     return sp.csr_matrix((v.astype(np.float32), (r, c)), shape=(rows.size, X.shape[0]))
 
 
-def padded_ids(G: sp.csr_matrix, k: int) -> np.ndarray:
-    """Best-first neighbour ids of each row of a top-k graph, padded with -1."""
-    r, c, _ = select_topk(G, k)
-    out = np.full((G.shape[0], k), -1, dtype=np.int64)
-    out[r, np.arange(r.size) - np.searchsorted(r, r, side="left")] = c
-    return out
-
-
-def scipy_blocked(X, k, rows=None, block=2000):
-    return padded_ids(scipy_graph(X, k, rows, block), k)
-
-
 def sklearn_blocked(X, k, rows=None, block=2000):
     from sklearn.metrics.pairwise import cosine_similarity
 
@@ -133,14 +118,6 @@ def implicit_run(R, k, threads):
     return topk_rows(model.similarity, k, drop_self_offset=0)
 
 
-def agreement(ids, ref) -> float:
-    """Mean overlap of the neighbour-id sets (order-free; tied neighbours may differ)."""
-    n = min(len(ids), len(ref))
-    step = max(1, n // 3000)
-    return float(np.mean([np.intersect1d(ids[i][ids[i] >= 0], ref[i][ref[i] >= 0]).size / max(1, (ref[i] >= 0).sum())
-                          for i in range(0, n, step)]))
-
-
 def set_agreement(ids, rows, ref_scores, A, B, tol=1e-4) -> float:
     """Neighbour-set agreement that counts ties: the share of the reference's top-k matched by
     returned neighbours whose true score -- A[row] . B[id], recomputed here -- reaches the
@@ -162,9 +139,9 @@ def set_agreement(ids, rows, ref_scores, A, B, tol=1e-4) -> float:
     return float(np.mean(hits[keep] / n_ref[keep])) if keep.any() else 1.0
 
 
-def padded(G: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(ids, scores) best first per row of a top-k graph, padded with -1 / -inf."""
-    r, c, v = select_topk(G, k)
+def padded(G: sp.csr_matrix, k: int, self_cols: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, scores) of each row's top k, best first, padded with -1 / -inf (see select_topk)."""
+    r, c, v = select_topk(G, k, self_cols)
     ids = np.full((G.shape[0], k), -1, dtype=np.int64)
     scores = np.full((G.shape[0], k), -np.inf, dtype=np.float64)
     col = np.arange(r.size) - np.searchsorted(r, r, side="left")

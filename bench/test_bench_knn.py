@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 from reference import knn_predict_reference
 from similarity_speed import scipy_recommend
 
