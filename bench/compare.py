@@ -32,6 +32,7 @@ import math
 import os
 import shlex
 import sys
+import textwrap
 import time
 import traceback
 from pathlib import Path
@@ -374,6 +375,10 @@ def limits_line(results) -> str:
     return f"sgemm ({lim['sgemm_n']}^3, numpy BLAS): {sg}; copy bandwidth (1 GiB, read + write): {cp}"
 
 
+def _load_cell(v) -> str:
+    return f"{v:.2f}" if v is not None and math.isfinite(v) else ""
+
+
 def write_report(results, out: Path) -> Path:
     rows = _rows(results)
     quick = results["mode"] == "quick"
@@ -405,7 +410,8 @@ def write_report(results, out: Path) -> Path:
         "the sgemm speed and the estimated bytes against the copy bandwidth measured above at the same "
         "thread count. *peak MB* is resident-memory growth during the call (0 or blank: below sampling "
         "resolution or not measured). Every contender gets the same thread count (BLAS limited through "
-        "threadpoolctl) unless it is single-threaded by design (Surprise, scipy's sparse product).",
+        "threadpoolctl) unless it is single-threaded by design (Surprise, scipy's sparse product, Python "
+        "loops): *threads* says what each one could use.",
     ]
     if results["machine"]["cores"] <= 4:
         lines += ["", f"This machine has {results['machine']['cores']} cores shared with other work: timings are "
@@ -453,7 +459,7 @@ def write_report(results, out: Path) -> Path:
             sp = base / p["seconds"] if base else float("nan")
             lines.append(f"| {p['task']} | {p['size']:,} {p['size_unit']} | {p['threads']} | {p['seconds']:.3f} | "
                          f"{p['runs']} | {H.fmt_sig(p['rate'])} {p['rate_unit']} | {sp:.2f} | "
-                         f"{100 * sp / p['threads']:.0f}% | {p.get('other_load', float('nan')):.2f} |")
+                         f"{100 * sp / p['threads']:.0f}% | {_load_cell(p.get('other_load'))} |")
         lines.append("")
     if results["skipped"] or results["failed"]:
         lines += ["## Skipped and failed", ""]
@@ -488,7 +494,7 @@ def plot_all(results, out: Path) -> list[Path]:
     cores = results["machine"]["cores"]
     hs = [h for h in headlines(results) if h["x_baseline"] or h["x_peer"]]
     if hs:
-        fig, ax = plt.subplots(figsize=(10, 0.55 * len(hs) + 1.8))
+        fig, ax = plt.subplots(figsize=(11, 0.6 * len(hs) + 1.8))
         y = np.arange(len(hs))
         h_b = [h["x_baseline"] or np.nan for h in hs]
         h_p = [h["x_peer"] or np.nan for h in hs]
@@ -502,11 +508,11 @@ def plot_all(results, out: Path) -> list[Path]:
                 ax.text(v * 1.06, yy, _x(v), va="center", fontsize=8)
         ax.axvline(1.0, color="black", lw=1)
         ax.set_xscale("log")
-        ax.set_yticks(y, [h["label"] for h in hs], fontsize=8)
+        ax.set_yticks(y, [textwrap.fill(h["label"], 48) for h in hs], fontsize=8)
         ax.invert_yaxis()
         vals = [v for v in h_b + h_p if np.isfinite(v)]
         ax.set_xlim(min(0.5, min(vals) / 1.5), max(vals) * 3)
-        ax.set_xlabel("speed-up of turborec (other's seconds / turborec's seconds, log scale; >1 = turborec faster)")
+        ax.set_xlabel("speed-up of turborec: their seconds / turborec's seconds (log scale; right of 1x = turborec faster)")
         ax.set_title(f"turborec speed-ups, same thread count ({cores} cores), {mode}", fontsize=10)
         ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}x"))
         ax.legend(loc="best", fontsize=8)

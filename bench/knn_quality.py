@@ -199,7 +199,7 @@ def run_ranking(quick: bool = False, threads: int = 0, repeats: int = 3, scale: 
 
         rows[-1].quality["neighbours_agree_scipy"] = agree(our_nb)
         add(task, "scipy cosine + R @ S", t, ref_ids, mem.peak, {"neighbours_agree_scipy": agree(ref_nb)},
-            "normalise, blocked X X^T + top-k, then R @ S; single-threaded")
+            "normalise, blocked X X^T + top-k, then R @ S; single-threaded", th=1)
         if has("implicit"):
             from implicit.nearest_neighbours import CosineRecommender
 

@@ -81,9 +81,9 @@ def run(quick: bool = False, threads: int = 0, repeats: int = 1, scale: float = 
     print(f"{task}, {threads} threads", flush=True)
     rows: list[Row] = []
 
-    def add(name, seconds, updates, rmse, note="", peak=0, runs=1, nominal=False):
+    def add(name, seconds, updates, rmse, note="", peak=0, runs=1, nominal=False, used=threads):
         row = Row(task, name, seconds, work=updates * 1e3, unit="M updates/s", peak_bytes=peak, note=note,
-                  threads=threads, runs=runs)  # Row.rate = work / s / 1e9 = millions of updates per second
+                  threads=used, runs=runs)  # Row.rate = work / s / 1e9 = millions of updates per second
         if nominal:  # the biased AdaGrad update's FLOPs and bytes (see bounds()), for the machine-limit column
             row.flops, row.bytes_moved = updates * FLOP_PER_UPDATE, updates * BYTES_PER_UPDATE
         row.quality["test_rmse"] = rmse
@@ -135,7 +135,7 @@ def run(quick: bool = False, threads: int = 0, repeats: int = 1, scale: float = 
         algo.fit(trainset)
         per_update = (time.perf_counter() - start) / (2 * sample)
         add("scikit-surprise SVD (1 thread, sampled)", per_update * n * EPOCHS, n * EPOCHS, float("nan"),
-            f"timed on {sample:,} ratings x 2 epochs, scaled")
+            f"timed on {sample:,} ratings x 2 epochs, scaled", used=1)
     rng = np.random.default_rng(0)
     m = 50_000
     coo = train.matrix.tocoo()
@@ -145,7 +145,8 @@ def run(quick: bool = False, threads: int = 0, repeats: int = 1, scale: float = 
     numpy_sgd(coo.row[:m], coo.col[:m], coo.data[:m], P, Q, np.zeros(train.n_users), np.zeros(train.n_items),
               float(coo.data.mean()))
     per_update = (time.perf_counter() - start) / m
-    add("numpy loop (sampled)", per_update * n * EPOCHS, n * EPOCHS, float("nan"), f"timed on {m:,} updates, scaled")
+    add("numpy loop (sampled)", per_update * n * EPOCHS, n * EPOCHS, float("nan"), f"timed on {m:,} updates, scaled",
+        used=1)
     return rows
 
 

@@ -164,11 +164,11 @@ def run(quick: bool = False, threads: int = 0, repeats: int = 3, scale: float = 
     sample = np.sort(rng.choice(X.shape[0], min(X.shape[0], 3000), replace=False))
 
     with threadpool_limits(threads):
-        def measure(name, fn, note="", reps=repeats, rows_done=X.shape[0]):
+        def measure(name, fn, note="", reps=repeats, rows_done=X.shape[0], used=threads):
             with PeakMemory() as mem:
                 t = timed(fn, repeats=reps, warmup=1 if reps > 1 else 0)
             full = t.seconds * X.shape[0] / rows_done
-            row = Row(task, name, full, 2 * work, peak_bytes=mem.peak, note=note, threads=threads, runs=t.runs)
+            row = Row(task, name, full, 2 * work, peak_bytes=mem.peak, note=note, threads=used, runs=t.runs)
             row.quality["items_per_s"] = X.shape[0] / full
             result = t.result
             rows.append(row)
@@ -178,8 +178,9 @@ def run(quick: bool = False, threads: int = 0, repeats: int = 3, scale: float = 
 
         S = measure("turborec.topk_similarity", lambda: turborec.topk_similarity(X, K, n_threads=threads))
         ours = turborec.similarity.neighbours(S, sample, k=K)[0]
-        G = measure("scipy baseline (sample of rows)", lambda: scipy_graph(X, K, sample), reps=1,
-                    rows_done=sample.size, note=f"{sample.size} rows timed, scaled to all; scipy is single-threaded")
+        G = measure("scipy baseline (sample of rows)", lambda: scipy_graph(X, K, sample), reps=1, used=1,
+                    rows_done=sample.size, note=f"{sample.size} rows timed, scaled to all; scipy's sparse product "
+                    "is single-threaded")
         _, ref_scores = padded(G, K)
         Xn = normalised(X).tocsr()
 
@@ -200,7 +201,8 @@ def run(quick: bool = False, threads: int = 0, repeats: int = 3, scale: float = 
             print("  implicit not installed: skipped")
         if has("sklearn"):
             ids = measure("scikit-learn blocked (sample of rows)", lambda: sklearn_blocked(X, K, sample), reps=1,
-                          rows_done=sample.size, note=f"{sample.size} rows timed, scaled to all")
+                          rows_done=sample.size, used=1,
+                          note=f"{sample.size} rows timed, scaled to all; sparse input: single-threaded")
             rows[-1].quality["agree_scipy"] = agree(ids)
         else:
             print("  scikit-learn not installed: skipped")
@@ -246,10 +248,10 @@ def run_recommend(quick: bool = False, threads: int = 0, repeats: int = 3, scale
     model = turborec.ItemKNN(k=K, max_neighbours=K, n_threads=threads).fit(R)
     rows = []
 
-    def add(name, t, rows_done=users.size, note="", peak=0, quality=None):
+    def add(name, t, rows_done=users.size, note="", peak=0, quality=None, used=threads):
         seconds = t.seconds * users.size / rows_done
         row = Row(task, name, seconds, quality={"users_per_s": users.size / seconds, **(quality or {})},
-                  threads=threads, runs=t.runs, note=note, peak_bytes=peak)
+                  threads=used, runs=t.runs, note=note, peak_bytes=peak)
         rows.append(row)
         print(f"  {name:<40} {seconds:8.3f} s  {users.size / seconds:10.0f} users/s", flush=True)
 
@@ -268,8 +270,8 @@ def run_recommend(quick: bool = False, threads: int = 0, repeats: int = 3, scale
             return recommend_agreement(ids, sample, ref_scores, R, S)
 
         rows[0].quality["agree_scipy"] = agree(ours[sample])
-        add("scipy R[users] @ S (sample of users)", t, rows_done=sample.size, peak=mem.peak,
-            note=f"{sample.size:,} users timed, scaled to all", quality={"agree_scipy": agree(ref_ids)})
+        add("scipy R[users] @ S (sample of users)", t, rows_done=sample.size, peak=mem.peak, used=1,
+            note=f"{sample.size:,} users timed, scaled to all; single-threaded", quality={"agree_scipy": agree(ref_ids)})
         if has("implicit"):
             from implicit.nearest_neighbours import CosineRecommender
 
