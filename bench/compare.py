@@ -3,7 +3,7 @@ installed peer, scaling curves, a markdown report, plots and the README's Perfor
 
     pip install ".[bench]"
     python bench/compare.py --quick          # a few minutes: small data, fewer repeats
-    python bench/compare.py                  # the full sizes (tens of minutes on 2 cores)
+    python bench/compare.py                  # the full sizes: ~25 min on 2 cores, 8 GB peak
     python bench/compare.py --only mf,scaling --no-readme
     python bench/compare.py --render         # re-draw report, plots and README from results.json
 
@@ -614,7 +614,7 @@ def readme_section(results, out: Path, readme: Path) -> str:
         "```bash",
         'pip install ".[bench]"',
         "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/compare.py --quick   # a few minutes",
-        "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/compare.py           # full sizes",
+        "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/compare.py           # full sizes (~25 min, 8 GB)",
         "```",
         "",
         "MovieLens comparisons need ml-latest-small in `../shared/datasets` or `$TURBOREC_DATASETS`.",

@@ -209,9 +209,11 @@ def run(quick: bool = False, threads: int = 0, repeats: int = 3, scale: float = 
     return rows
 
 
-def scipy_recommend(R: sp.csr_matrix, S: sp.csr_matrix, users: np.ndarray, k: int, block: int = 4096,
+def scipy_recommend(R: sp.csr_matrix, S: sp.csr_matrix, users: np.ndarray, k: int, block: int | None = None,
                     with_scores: bool = False):
-    """The same scores in scipy: R[users] @ S (S item x item), seen items dropped, argpartition."""
+    """The same scores in scipy: R[users] @ S (S item x item), seen items dropped, argpartition.
+    Users go in blocks whose dense score matrix has at most 2^25 cells (128 MB of float32)."""
+    block = block or max(1, (1 << 25) // max(S.shape[1], 1))
     out = np.full((users.size, k), -1, dtype=np.int64)
     out_scores = np.full((users.size, k), -np.inf)
     for b in range(0, users.size, block):
