@@ -29,6 +29,7 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import PeakMemory, Row, has, machine, markdown_table, memory_bandwidth_gbs, sgemm_gflops, versions  # noqa: E402
+import _harness  # noqa: E402
 
 import turborec  # noqa: E402
 
@@ -58,10 +59,13 @@ def numpy_sgd(users, items, values, P, Q, bu, bi, mu, lr=0.005, reg=0.02):
         Q[i] += lr * (e * pu - reg * Q[i])
 
 
+FLOP_PER_UPDATE = 2 * FACTORS + 4 * 2 * FACTORS + 2 * 2 * FACTORS + 2 * 2 * FACTORS + 30  # dot, grads, steps, norms, scalars
+BYTES_PER_UPDATE = 2 * (2 * FACTORS * 4 + 16) + 12  # p, q, their meta lines, read and written; the COO entry
+
+
 def bounds(updates_per_s: float, peak_gflops: float, bandwidth_gbs: float) -> dict:
     """What one biased AdaGrad update of 32 factors costs, against this machine's limits."""
-    flops = 2 * FACTORS + 4 * 2 * FACTORS + 2 * 2 * FACTORS + 2 * 2 * FACTORS + 30  # dot, grads, steps, norms, scalars
-    bytes_touched = 2 * (2 * FACTORS * 4 + 16) + 12  # p, q, their meta lines, read and written; the COO entry
+    flops, bytes_touched = FLOP_PER_UPDATE, BYTES_PER_UPDATE
     return {"flop_per_update": flops, "bytes_per_update": bytes_touched,
             "flop_bound_Mupd_s": peak_gflops * 1e9 / flops / 1e6,
             "memory_bound_Mupd_s": bandwidth_gbs * 1e9 / bytes_touched / 1e6,
@@ -77,21 +81,32 @@ def run(quick: bool = False, threads: int = 0, repeats: int = 1, scale: float = 
     print(f"{task}, {threads} threads", flush=True)
     rows: list[Row] = []
 
-    def add(name, seconds, updates, rmse, note="", peak=0):
+    def add(name, seconds, updates, rmse, note="", peak=0, runs=1, nominal=False, used=threads):
         row = Row(task, name, seconds, work=updates * 1e3, unit="M updates/s", peak_bytes=peak, note=note,
-                  threads=threads)  # Row.rate = work / s / 1e9 = millions of updates per second
+                  threads=used, runs=runs)  # Row.rate = work / s / 1e9 = millions of updates per second
+        if nominal:  # the biased AdaGrad update's FLOPs and bytes (see bounds()), for the machine-limit column
+            row.flops, row.bytes_moved = updates * FLOP_PER_UPDATE, updates * BYTES_PER_UPDATE
         row.quality["test_rmse"] = rmse
         row.quality["s_per_epoch"] = seconds / EPOCHS
         rows.append(row)
         print(f"  {name:<40} {seconds:8.2f} s  {updates / seconds / 1e6:7.1f} M updates/s  RMSE {rmse:.4f}", flush=True)
 
     for label, params in (("turborec MF (biased, AdaGrad)", {}), ("turborec MF (biased=False)", {"biased": False})):
-        with PeakMemory() as mem:
+        fits = []
+
+        def fit():
             model = turborec.MatrixFactorization(factors=FACTORS, epochs=EPOCHS, seed=0, n_threads=threads, **params)
             model.fit(train.matrix)
-        seconds = sum(h["seconds"] for h in model.history_)
-        add(label, seconds, n * EPOCHS, rmse_of(model.predict, test.matrix), "epochs only (fit adds grid setup)",
-            mem.peak)
+            fits.append(sum(h["seconds"] for h in model.history_))
+            return model
+
+        with PeakMemory() as mem:
+            t = _harness.timed(fit, repeats=max(repeats, 3))
+        seconds = float(np.median(fits[-t.runs:]))
+        add(label, seconds, n * EPOCHS, rmse_of(t.result.predict, test.matrix), "epochs only (fit adds grid setup)",
+            mem.peak, runs=t.runs, nominal=True)
+        # the same model elsewhere: Surprise's SVD is biased MF, LIBMF's is the plain <p_u, q_i> one
+        rows[-1].counterpart = "LIBMF (libmf package)" if params else "scikit-surprise SVD (1 thread, sampled)"
     if has("libmf"):
         from libmf import mf
 
@@ -106,6 +121,7 @@ def run(quick: bool = False, threads: int = 0, repeats: int = 1, scale: float = 
         pred = np.asarray(engine.predict(np.column_stack([tcoo.row, tcoo.col]).astype(np.float64)))
         add("LIBMF (libmf package)", seconds, n * EPOCHS, float(np.sqrt(np.mean((pred - tcoo.data) ** 2))),
             "whole fit incl. its setup")
+        rows[-1].library = "libmf"
     else:
         print("  libmf not installed: skipped (see the module docstring)")
     if has("surprise"):
@@ -119,7 +135,7 @@ def run(quick: bool = False, threads: int = 0, repeats: int = 1, scale: float = 
         algo.fit(trainset)
         per_update = (time.perf_counter() - start) / (2 * sample)
         add("scikit-surprise SVD (1 thread, sampled)", per_update * n * EPOCHS, n * EPOCHS, float("nan"),
-            f"timed on {sample:,} ratings x 2 epochs, scaled")
+            f"timed on {sample:,} ratings x 2 epochs, scaled", used=1)
     rng = np.random.default_rng(0)
     m = 50_000
     coo = train.matrix.tocoo()
@@ -129,13 +145,14 @@ def run(quick: bool = False, threads: int = 0, repeats: int = 1, scale: float = 
     numpy_sgd(coo.row[:m], coo.col[:m], coo.data[:m], P, Q, np.zeros(train.n_users), np.zeros(train.n_items),
               float(coo.data.mean()))
     per_update = (time.perf_counter() - start) / m
-    add("numpy loop (sampled)", per_update * n * EPOCHS, n * EPOCHS, float("nan"), f"timed on {m:,} updates, scaled")
+    add("numpy loop (sampled)", per_update * n * EPOCHS, n * EPOCHS, float("nan"), f"timed on {m:,} updates, scaled",
+        used=1)
     return rows
 
 
-def run_bpr(quick: bool = False, threads: int = 0) -> list[Row]:
+def run_bpr(quick: bool = False, threads: int = 0, repeats: int = 1, scale: float = 1.0) -> list[Row]:
     threads = turborec._threads.resolve_threads(threads)
-    scale = 1 / 16 if quick else 1.0
+    scale = scale / 16 if quick else scale
     data = turborec.synthetic(int(200_000 * scale), int(50_000 * max(scale, 1 / 16) ** 0.5), int(10_000_000 * scale),
                               rank=16, implicit=True, seed=1)
     train, test = turborec.random_split(data, 0.1, seed=0)
@@ -144,26 +161,43 @@ def run_bpr(quick: bool = False, threads: int = 0) -> list[Row]:
     print(f"{task}, {threads} threads", flush=True)
     rows = []
 
-    def add(name, seconds, ids):
+    def add(name, seconds, ids, runs, peak, note):
         q = turborec.metrics.ranking_metrics(ids, test.matrix[users], k=10)
-        row = Row(task, name, seconds, work=train.nnz * EPOCHS * 1e3, unit="M updates/s", threads=threads)
+        row = Row(task, name, seconds, work=train.nnz * EPOCHS * 1e3, unit="M updates/s", threads=threads, runs=runs,
+                  peak_bytes=peak, note=note)
         row.quality.update({"ndcg@10": q["ndcg"], "recall@10": q["recall"]})
         rows.append(row)
         print(f"  {name:<40} {seconds:8.2f} s  {train.nnz * EPOCHS / seconds / 1e6:7.1f} M updates/s  "
               f"NDCG@10 {q['ndcg']:.4f}  recall@10 {q['recall']:.4f}", flush=True)
 
-    model = turborec.MatrixFactorization(factors=FACTORS, epochs=EPOCHS, loss="bpr", seed=0, n_threads=threads)
-    model.fit(train.matrix)
-    add("turborec MF(loss='bpr')", sum(h["seconds"] for h in model.history_), model.recommend(users, 10)[0])
-    if has("implicit"):
+    def ours():
+        model = turborec.MatrixFactorization(factors=FACTORS, epochs=EPOCHS, loss="bpr", seed=0, n_threads=threads)
+        with PeakMemory() as mem:
+            model.fit(train.matrix)
+        return model, sum(h["seconds"] for h in model.history_), mem.peak
+
+    def theirs():
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
         peer = BayesianPersonalizedRanking(factors=FACTORS, iterations=EPOCHS, num_threads=threads, random_state=0)
-        start = time.perf_counter()
-        peer.fit(train.matrix, show_progress=False)
-        seconds = time.perf_counter() - start
+        with PeakMemory() as mem:
+            start = time.perf_counter()
+            peer.fit(train.matrix, show_progress=False)
+            seconds = time.perf_counter() - start
+        return peer, seconds, mem.peak
+
+    fits = [ours() for _ in range(repeats)]
+    model, seconds, peak = fits[-1]
+    add("turborec MF(loss='bpr')", float(np.median([f[1] for f in fits])), model.recommend(users, 10)[0], len(fits), peak,
+        "epochs only (fit adds grid setup)")
+    if has("implicit"):
+        fits = [theirs() for _ in range(repeats)]
+        peer, _, peak = fits[-1]
         ids, _ = peer.recommend(users, train.matrix[users], N=10, filter_already_liked_items=True)
-        add("implicit BayesianPersonalizedRanking", seconds, ids)
+        add("implicit BayesianPersonalizedRanking", float(np.median([f[1] for f in fits])), ids, len(fits), peak,
+            "whole fit")
+    else:
+        print("  implicit not installed: skipped")
     return rows
 
 
@@ -179,12 +213,12 @@ def main(argv=None) -> int:
     ours = rows[0]
     print("bounds of the biased AdaGrad update:",
           {k: round(v, 1) for k, v in bounds(ours.rate * 1e6, peak, bandwidth).items()})
-    print(markdown_table(rows, baseline="numpy loop (sampled)", best_peer="LIBMF (libmf package)" if has("libmf") else None))
+    print(markdown_table(rows, baseline="numpy loop (sampled)"))
     bpr = run_bpr(args.quick, args.threads)
-    print(markdown_table(bpr, baseline="turborec MF(loss='bpr')"))
+    print(markdown_table(bpr))
     print(versions("turborec", "numpy", "surprise", "implicit"))
     if args.json:
-        args.json.write_text(json.dumps([r.__dict__ for r in rows + bpr], indent=1))
+        args.json.write_text(json.dumps([r.to_dict() for r in rows + bpr], indent=1))
     return 0
 
 
