@@ -40,6 +40,9 @@ std::vector<int32_t> deal(int64_t n, int G, Rng& rng) {
   return group;
 }
 
+// Fewer updates than this in a stratum run on one thread (~0.5 ms of work).
+constexpr int64_t kSgdParallelMin = 32768;
+
 }  // namespace
 
 SgdGrid sgd_make_grid(const int32_t* users, const int32_t* items, const float* values, int64_t n, int64_t n_users,
@@ -103,7 +106,15 @@ double sgd_epoch(const SgdGrid& grid, SgdState& st, const SgdOptions& o, const S
   if (o.schedule == SgdSchedule::decay) lr = o.lr / (1.0f + o.decay * static_cast<float>(epoch));
   std::vector<double> losses(static_cast<size_t>(G) * G, 0.0);
   for (int s = 0; s < G; ++s) {
-    parallel_chunks(G, 1, n_threads, [&](int, int64_t g, int64_t) {
+    // A stratum too small to share is run by one thread: waking a team would cost more than its
+    // updates (results do not depend on the thread count either way).
+    int64_t stratum_size = 0;
+    for (int64_t g = 0; g < G; ++g) {
+      const int64_t b = g * G + (g + shifts[s]) % G;
+      stratum_size += grid.block_ptr[b + 1] - grid.block_ptr[b];
+    }
+    const int threads = stratum_size < kSgdParallelMin ? 1 : n_threads;
+    parallel_chunks(G, 1, threads, [&](int, int64_t g, int64_t) {
       const int64_t col = (g + shifts[s]) % G;
       const int64_t b = g * G + col;
       SgdBlockArgs a{};

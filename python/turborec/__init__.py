@@ -3,7 +3,16 @@
 C++17 kernels (OpenMP threads, SIMD chosen at run time) under a small Python API.
 """
 
-from . import _core
+import os as _os
+
+# Threads that finish early wait at barriers (SGD has one per stratum). GNU OpenMP spins there by
+# default, which on a busy machine steals the core a still-working thread needs: measured 5x
+# slowdowns with one foreign busy process on 2 cores. Waiting passively costs a few microseconds
+# per barrier. Set before the OpenMP runtime starts; an explicit choice by the user wins.
+if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
+    _os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+
+from . import _core  # noqa: E402
 from ._config import config, get_simd_level, set_simd_level, show_config, simd_level, supported_simd_levels
 from ._config import _apply_env_simd
 from . import datasets, metrics, persistence, similarity, split
