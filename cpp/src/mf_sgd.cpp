@@ -32,13 +32,23 @@ void shuffle(std::vector<T>& v, Rng& rng) {
   for (size_t t = v.size(); t > 1; --t) std::swap(v[t - 1], v[rng.below(t)]);
 }
 
-// Deal n things into G groups of near-equal size at random.
+// Deal n rows into G groups of near-equal size at random, in runs of kSgdRun consecutive rows: the
+// per-row scalars are 16 bytes, so with 64-byte aligned arrays a cache line never holds rows of two
+// groups, and threads working on different groups never write to the same line (false sharing).
+constexpr int64_t kSgdRun = 4;
+
 std::vector<int32_t> deal(int64_t n, int G, Rng& rng) {
+  const int64_t runs = (n + kSgdRun - 1) / kSgdRun;
+  std::vector<int32_t> run_group(static_cast<size_t>(runs));
+  for (int64_t t = 0; t < runs; ++t) run_group[t] = static_cast<int32_t>(t % G);
+  shuffle(run_group, rng);
   std::vector<int32_t> group(static_cast<size_t>(n));
-  for (int64_t t = 0; t < n; ++t) group[t] = static_cast<int32_t>(t % G);
-  shuffle(group, rng);
+  for (int64_t t = 0; t < n; ++t) group[t] = run_group[t / kSgdRun];
   return group;
 }
+
+// Interleaved update streams inside a block (see sgd_make_grid).
+constexpr int64_t kSgdStreams = 4;
 
 // Fewer updates than this in a stratum run on one thread (~0.5 ms of work).
 constexpr int64_t kSgdParallelMin = 32768;
@@ -56,25 +66,46 @@ SgdGrid sgd_make_grid(const int32_t* users, const int32_t* items, const float* v
   Rng rng(mix(seed, 1));
   grid.user_group = deal(n_users, G, rng);
   grid.item_group = deal(n_items, G, rng);
-  // Entries in a random order, then stably bucketed by block: each block keeps that random order.
+  // Visiting order inside a block: users in increasing order, each user's entries in random order,
+  // so a user's factor row is fetched once per block and then reused from L1 (with a smaller grid a
+  // user has several entries per block). The user-sorted sequence is then dealt round-robin into
+  // kSgdStreams interleaved streams: consecutive updates belong to different users, so the
+  // dependency chains through p_u of successive updates overlap instead of running back to back.
+  // Built by two stable counting sorts (by user, then by block) of a random permutation.
   std::vector<int64_t> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), int64_t(0));
   shuffle(order, rng);
+  std::vector<int64_t> by_user(static_cast<size_t>(n));
+  {
+    std::vector<int64_t> start(static_cast<size_t>(n_users + 1), 0);
+    for (int64_t t = 0; t < n; ++t) ++start[users[t] + 1];
+    for (int64_t u = 0; u < n_users; ++u) start[u + 1] += start[u];
+    for (int64_t s = 0; s < n; ++s) by_user[start[users[order[s]]]++] = order[s];
+  }
   const int64_t n_blocks = static_cast<int64_t>(G) * G;
   grid.block_ptr.assign(static_cast<size_t>(n_blocks + 1), 0);
   auto block_of = [&](int64_t t) { return static_cast<int64_t>(grid.user_group[users[t]]) * G + grid.item_group[items[t]]; };
   for (int64_t t = 0; t < n; ++t) ++grid.block_ptr[block_of(t) + 1];
   for (int64_t b = 0; b < n_blocks; ++b) grid.block_ptr[b + 1] += grid.block_ptr[b];
   std::vector<int64_t> next(grid.block_ptr.begin(), grid.block_ptr.end() - 1);
+  for (int64_t s = 0; s < n; ++s) order[next[block_of(by_user[s])]++] = by_user[s];
   grid.users.resize(static_cast<size_t>(n));
   grid.items.resize(static_cast<size_t>(n));
   grid.values.resize(values ? static_cast<size_t>(n) : 0);
-  for (int64_t s = 0; s < n; ++s) {
-    const int64_t t = order[s];
-    const int64_t dst = next[block_of(t)]++;
-    grid.users[dst] = users[t];
-    grid.items[dst] = items[t];
-    if (values) grid.values[dst] = values[t];
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const int64_t lo = grid.block_ptr[b], len = grid.block_ptr[b + 1] - lo;
+    const int64_t per = (len + kSgdStreams - 1) / kSgdStreams;  // stream r holds sorted positions [r per, (r+1) per)
+    int64_t dst = lo;
+    for (int64_t j = 0; j < per; ++j)
+      for (int64_t r = 0; r < kSgdStreams; ++r) {
+        const int64_t src = r * per + j;
+        if (src >= len) continue;
+        const int64_t t = order[lo + src];
+        grid.users[dst] = users[t];
+        grid.items[dst] = items[t];
+        if (values) grid.values[dst] = values[t];
+        ++dst;
+      }
   }
   grid.group_items_ptr.assign(static_cast<size_t>(G + 1), 0);
   for (int64_t i = 0; i < n_items; ++i) ++grid.group_items_ptr[grid.item_group[i] + 1];

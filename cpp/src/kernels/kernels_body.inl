@@ -303,39 +303,70 @@ inline void pair_update(float* p, float* q, float e, float sp, float sq, float r
   vreduce_add2(np, nq, gpp, gqq);
 }
 
-double sgd_squared(const SgdBlockArgs& a) {
-  double loss = 0.0;
+// The squared-loss updates of one block. The row length D (0: a.dpad, read at run time) and the two
+// flags are template parameters so the vector loops unroll and the per-update branches vanish; the
+// arguments are copied into locals because the factor stores could otherwise alias them and force a
+// reload of every scalar on every update. The arithmetic is the same for every instantiation.
+template <int D, bool kBiased, bool kAdagrad>
+double sgd_squared_fixed(const SgdBlockArgs& a) {
+  const int dpad = D ? D : a.dpad;
+  const int32_t* const users = a.users;
+  const int32_t* const items = a.items;
+  const float* const values = a.values;
+  float* const P = a.P;
+  float* const Q = a.Q;
+  float* const user_meta = a.user_meta;
+  float* const item_meta = a.item_meta;
+  const int64_t n = a.n;
+  const float mu = a.mu, lr = a.lr, reg = a.reg, reg_bias = a.reg_bias;
   const float inv_d = 1.0f / static_cast<float>(a.factors);
-  for (int64_t t = 0; t < a.n; ++t) {
-    if (t + kSgdAhead < a.n) prefetch_entry(a, a.users[t + kSgdAhead], a.items[t + kSgdAhead]);
-    const int32_t u = a.users[t], i = a.items[t];
-    float* p = a.P + static_cast<int64_t>(u) * a.dpad;
-    float* q = a.Q + static_cast<int64_t>(i) * a.dpad;
-    float* um = a.user_meta + 4 * static_cast<int64_t>(u);  // [bias, g factors, g bias, -]
-    float* im = a.item_meta + 4 * static_cast<int64_t>(i);
-    float pred = dot_inline(p, q, a.dpad);
-    if (a.biased) pred += a.mu + um[0] + im[0];
-    const float e = a.values[t] - pred;
+  double loss = 0.0;
+  for (int64_t t = 0; t < n; ++t) {
+    if (t + kSgdAhead < n) prefetch_entry(a, users[t + kSgdAhead], items[t + kSgdAhead]);
+    const int32_t u = users[t], i = items[t];
+    float* p = P + static_cast<int64_t>(u) * dpad;
+    float* q = Q + static_cast<int64_t>(i) * dpad;
+    float* um = user_meta + 4 * static_cast<int64_t>(u);  // [bias, g factors, g bias, -]
+    float* im = item_meta + 4 * static_cast<int64_t>(i);
+    float pred = dot_inline(p, q, dpad);
+    if (kBiased) pred += mu + um[0] + im[0];
+    const float e = values[t] - pred;
     loss += static_cast<double>(e) * e;
-    float steps[4] = {a.lr, a.lr, a.lr, a.lr};  // p, q, b_u, b_i
-    if (a.adagrad) adagrad_steps(a.lr, um[1], im[1], um[2], im[2], steps);
+    float steps[4] = {lr, lr, lr, lr};  // p, q, b_u, b_i
+    if (kAdagrad) adagrad_steps(lr, um[1], im[1], um[2], im[2], steps);
     float gpp, gqq;
-    pair_update(p, q, e, steps[0], steps[1], a.reg, a.dpad, gpp, gqq);
-    if (a.adagrad) {
+    pair_update(p, q, e, steps[0], steps[1], reg, dpad, gpp, gqq);
+    if (kAdagrad) {
       um[1] += gpp * inv_d;
       im[1] += gqq * inv_d;
     }
-    if (a.biased) {
-      const float gu = a.reg_bias * um[0] - e, gi = a.reg_bias * im[0] - e;
+    if (kBiased) {
+      const float gu = reg_bias * um[0] - e, gi = reg_bias * im[0] - e;
       um[0] -= steps[2] * gu;
       im[0] -= steps[3] * gi;
-      if (a.adagrad) {
+      if (kAdagrad) {
         um[2] += gu * gu;
         im[2] += gi * gi;
       }
     }
   }
   return loss;
+}
+
+template <bool kBiased, bool kAdagrad>
+double sgd_squared_sized(const SgdBlockArgs& a) {
+  switch (a.dpad) {  // the row lengths of 1..64 factors; longer rows take the run-time loop
+    case 16: return sgd_squared_fixed<16, kBiased, kAdagrad>(a);
+    case 32: return sgd_squared_fixed<32, kBiased, kAdagrad>(a);
+    case 48: return sgd_squared_fixed<48, kBiased, kAdagrad>(a);
+    case 64: return sgd_squared_fixed<64, kBiased, kAdagrad>(a);
+    default: return sgd_squared_fixed<0, kBiased, kAdagrad>(a);
+  }
+}
+
+double sgd_squared(const SgdBlockArgs& a) {
+  if (a.biased) return a.adagrad ? sgd_squared_sized<true, true>(a) : sgd_squared_sized<true, false>(a);
+  return a.adagrad ? sgd_squared_sized<false, true>(a) : sgd_squared_sized<false, false>(a);
 }
 
 inline uint64_t splitmix64(uint64_t& state) {
