@@ -172,7 +172,17 @@ def test_similarity_of_large_power_law_matrix_matches_brute_force_rows(rng):
     R.data[:] = 1
     X = R.T.tocsr()
     S = topk_similarity(X, 20)
-    sample = rng.choice(n_items, 40, replace=False)
+    for level in turborec.supported_simd_levels():  # every level and thread count: the same graph
+        with turborec.simd_level(level):
+            for t in (1, 2):
+                other = topk_similarity(X, 20, n_threads=t)
+                np.testing.assert_array_equal(other.indices, S.indices)
+                np.testing.assert_allclose(other.data, S.data, rtol=1e-6)
+    # Popular items (dense scans), random ones, and the least popular (marked scans of a few blocks).
+    degree = np.diff(X.indptr)
+    by_degree = np.argsort(-degree, kind="stable")
+    light = by_degree[degree[by_degree] > 0][-15:]
+    sample = np.unique(np.concatenate([by_degree[:15], rng.choice(n_items, 30, replace=False), light]))
     Xd = X.toarray().astype(np.float64)
     norms = np.linalg.norm(Xd, axis=1)
     for i in sample:

@@ -151,8 +151,9 @@ struct Context {
     if (o.exclude_diagonal && i < y.n_y()) set(y.to_new[i]);
   }
 
-  // acc[j] += A[i, f] * Y[j, f] over the row, marking touched blocks (and counting support).
-  template <bool kPattern, bool kCounted>
+  // acc[j] += A[i, f] * Y[j, f] over the row, marking touched blocks (and counting support). A row
+  // that will be scanned densely skips the marks: one store less per multiply-add.
+  template <bool kPattern, bool kCounted, bool kMarked>
   void accumulate(int64_t i, Scratch& sc) const {
     float* acc = sc.acc.data();
     uint8_t* marks = sc.marks.data();
@@ -169,16 +170,24 @@ struct Context {
       for (int64_t q = bp[f]; q < e; ++q) {
         const int32_t j = bi[q];
         acc[j] += kPattern ? w : w * bv[q];
-        marks[j / kAccBlock] = 1;
+        if constexpr (kMarked) marks[j / kAccBlock] = 1;
         if constexpr (kCounted) ++support[j];
       }
     }
   }
 
-  // Plain scores: the SIMD scan of the marked blocks feeds the selector.
-  void select_scores(Scratch& sc) const {
+  // Plain scores: the SIMD scan of the marked blocks (or of every slot) feeds the selector.
+  void select_scores(Scratch& sc, bool dense) const {
     Selector& sel = sc.select;
     const float* scale = y.scale.empty() ? nullptr : y.scale.data();
+    if (dense) {
+      for (int64_t end = y.n_y(); end > 0;) {
+        end = K.scan_dense(sc.acc.data(), end, scale, sc.skip.data(), y.to_original.data(), sel.threshold,
+                           sel.scores.data(), sel.ids.data(), sel.cap, &sel.count, &sel.nan_seen);
+        if (end > 0) sel.reduce();
+      }
+      return;
+    }
     const int64_t n_blocks = (y.n_y() + kAccBlock - 1) / kAccBlock;
     for (int64_t block = n_blocks; block > 0;) {
       block = K.scan_marked(sc.acc.data(), sc.marks.data(), block, y.n_y(), scale, sc.skip.data(),
@@ -209,16 +218,21 @@ struct Context {
     }
   }
 
-  void row(int64_t i, Scratch& sc) const {
-    const bool counted = o.needs_support();
-    if (y.pattern_only)
-      counted ? accumulate<true, true>(i, sc) : accumulate<true, false>(i, sc);
-    else
-      counted ? accumulate<false, true>(i, sc) : accumulate<false, false>(i, sc);
-    if (counted)
+  // `cost` is the row's number of multiply-adds. A row with at least as many as there are
+  // candidates touches most of them (1 - 1/e of them for uniformly spread updates): scanning every
+  // slot is then cheaper than keeping and consulting marks. The choice changes speed, not results.
+  void row(int64_t i, int64_t cost, Scratch& sc) const {
+    if (o.needs_support()) {
+      y.pattern_only ? accumulate<true, true, true>(i, sc) : accumulate<false, true, true>(i, sc);
       select_supported(i, sc);
+      return;
+    }
+    const bool dense = cost * 4 * kAccBlock >= y.n_y();
+    if (dense)
+      y.pattern_only ? accumulate<true, false, false>(i, sc) : accumulate<false, false, false>(i, sc);
     else
-      select_scores(sc);
+      y.pattern_only ? accumulate<true, false, true>(i, sc) : accumulate<false, false, true>(i, sc);
+    select_scores(sc, dense);
   }
 };
 
@@ -300,7 +314,7 @@ void sparse_product_topk(const CsrView<Ptr>& a, const ProductOperand& y, const C
       sc.select.start_row();
       if (cost[i] > 0) {
         ctx.mark_skips(i, sc, true);
-        ctx.row(i, sc);
+        ctx.row(i, cost[i], sc);
         ctx.mark_skips(i, sc, false);
         if (sc.select.nan_seen && (bad_row[tid] < 0 || i < bad_row[tid])) bad_row[tid] = i;
       }

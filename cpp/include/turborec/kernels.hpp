@@ -65,6 +65,13 @@ struct KernelTable {
                          const uint8_t* skip, const int32_t* id_map, float threshold, float* out_s, int32_t* out_id,
                          int64_t cap, int64_t* count, bool* nan_seen);
 
+  // The same for a row that touched most slots and was accumulated without marks: every slot of
+  // [0, end) is visited, from end - 1 down, a vector compare per W slots and no mark to consult.
+  // Returns the end of the part still to visit (0 when done) when *count could exceed cap.
+  int64_t (*scan_dense)(float* acc, int64_t end, const float* scale, const uint8_t* skip, const int32_t* id_map,
+                        float threshold, float* out_s, int32_t* out_id, int64_t cap, int64_t* count,
+                        bool* nan_seen);
+
   // ---- fused dot-product top-k ------------------------------------------------------------------
   int dot_mr;  // queries per micro-tile
   int dot_nr;  // items per micro-tile (packed panel width)

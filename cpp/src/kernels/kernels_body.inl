@@ -127,6 +127,60 @@ int64_t scan_marked(float* acc, uint8_t* marks, int64_t block, int64_t n, const 
   return block;
 }
 
+int64_t scan_dense(float* acc, int64_t end, const float* scale, const uint8_t* skip, const int32_t* id_map,
+                   float threshold, float* out_s, int32_t* out_id, int64_t cap, int64_t* count, bool* nan_seen) {
+  constexpr int U = 4;  // vectors per step: one branch per U * W slots
+  const vf neg_zero = vset1(-0.0f);
+  const vf t = vset1(threshold);
+  int64_t c = *count;
+  auto take = [&](int64_t j, float s) {  // the exact rules, as in scan_marked
+    if (is_negative_zero(s) || skip[j]) return;
+    if (s != s) {
+      *nan_seen = true;
+      return;
+    }
+    if (s < threshold) return;
+    out_s[c] = s;
+    out_id[c] = id_map ? id_map[j] : static_cast<int32_t>(j);
+    ++c;
+  };
+  int64_t j = end;
+  const int64_t whole = end - end % (U * W);
+  for (; j > whole; --j) {  // the slots above the last whole step, one by one
+    if (c + 1 > cap) break;
+    const float s = acc[j - 1];
+    acc[j - 1] = -0.0f;
+    take(j - 1, scale ? s * scale[j - 1] : s);
+  }
+  if (j > whole) {
+    *count = c;
+    return j;
+  }
+  float buf[U * W];
+  for (; j > 0; j -= U * W) {
+    if (c + U * W > cap) break;
+    const int64_t j0 = j - U * W;
+    vf a[U];
+    uint64_t mask = 0;
+    for (int u = 0; u < U; ++u) {
+      a[u] = vload(acc + j0 + u * W);
+      const uint64_t touched = vmask_touched(a[u]);
+      vstore(acc + j0 + u * W, neg_zero);
+      if (scale) a[u] = vmul(a[u], vload(scale + j0 + u * W));
+      mask |= (touched & vmask_not_less(a[u], t)) << (u * W);
+    }
+    if (!mask) continue;
+    for (int u = 0; u < U; ++u) vstore(buf + u * W, a[u]);
+    while (mask) {
+      const int b = __builtin_ctzll(mask);
+      mask &= mask - 1;
+      take(j0 + b, buf[b]);
+    }
+  }
+  *count = c;
+  return j;
+}
+
 // ---- fused dot-product top-k --------------------------------------------------------------------
 
 void dot_pack_items(const float* items, int64_t m, int d, float* packed) {
@@ -473,5 +527,5 @@ double sgd_bpr(const SgdBlockArgs& a) {
 }  // namespace
 
 extern const KernelTable table = {
-    kLevel, topk_scan, scan_marked, kDotMR, kDotNR, dot_pack_items, dot_topk, sgd_squared, sgd_bpr, dot,
+    kLevel, topk_scan, scan_marked, scan_dense, kDotMR, kDotNR, dot_pack_items, dot_topk, sgd_squared, sgd_bpr, dot,
 };
