@@ -40,6 +40,31 @@ def test_sgd_matches_numpy_replay(rng, schedule, grid, simd):
     np.testing.assert_allclose(model.item_bias, bi, rtol=1e-3, atol=2e-5)
 
 
+@pytest.mark.parametrize("user_sorted", [True, False])
+@pytest.mark.parametrize("grid", [1, 4])
+def test_grid_visits_every_rating_once_in_its_block(rng, user_sorted, grid):
+    R = low_rank_ratings(rng, 60, 40, 0.3)
+    users = np.repeat(np.arange(R.shape[0], dtype=np.int32), np.diff(R.indptr))
+    g = _core.SgdGrid(users, R.indices, R.data, R.shape[0], R.shape[1], grid, 3, user_sorted=user_sorted)
+    gu, gi, gv = g.entries
+    key = lambda u, i: u.astype(np.int64) * R.shape[1] + i  # noqa: E731
+    order = np.argsort(key(gu, gi))
+    np.testing.assert_array_equal(key(gu, gi)[order], np.sort(key(users, R.indices)))
+    np.testing.assert_array_equal(gv[order], R.data[np.argsort(key(users, R.indices))])
+    # Each block holds exactly the ratings of its (user group, item group) cell.
+    bounds = np.concatenate([[0], np.cumsum(g.block_sizes)])
+    ug, ig = np.asarray(g.user_group), np.asarray(g.item_group)
+    for b in range(grid * grid):
+        lo, hi = bounds[b], bounds[b + 1]
+        assert (ug[gu[lo:hi]] == b // grid).all() and (ig[gi[lo:hi]] == b % grid).all()
+        if user_sorted:  # the block's user-sorted sequence, cut in four and interleaved
+            n, per = hi - lo, -(-(hi - lo) // 4)
+            position = [r * per + j for j in range(per) for r in range(4) if r * per + j < n]
+            sequence = np.empty(n, np.int32)
+            sequence[position] = gu[lo:hi]
+            assert (np.diff(sequence) >= 0).all()
+
+
 def test_converges_on_low_rank_data(rng):
     R = low_rank_ratings(rng, 300, 200, 0.2, rank=4, noise=0.1)
     model = MatrixFactorization(factors=8, epochs=30, seed=0, reg=0.02).fit(R)

@@ -37,14 +37,14 @@ SgdState state_of(StateArrays& s, int factors, float mu) {
 }
 
 SgdGrid make_grid(const carray<int32_t>& users, const carray<int32_t>& items, const std::optional<carray<float>>& values,
-                  int64_t n_users, int64_t n_items, int G, uint64_t seed) {
+                  int64_t n_users, int64_t n_items, int G, uint64_t seed, bool user_sorted) {
   require(users.ndim() == 1 && items.ndim() == 1 && users.shape(0) == items.shape(0), "users and items: same length");
   const float* v = optional_floats(values, users.shape(0), "values");
   const int32_t* u = users.data();
   const int32_t* i = items.data();
   const int64_t n = users.shape(0);
   py::gil_scoped_release release;
-  return sgd_make_grid(u, i, v, n, n_users, n_items, G, seed);
+  return sgd_make_grid(u, i, v, n, n_users, n_items, G, seed, user_sorted);
 }
 
 double epoch_binding(const SgdGrid& grid, StateArrays arrays, int factors, float mu, int loss, int schedule, float lr,
@@ -107,7 +107,8 @@ void bind_mf(py::module_& m) {
            py::arg("item_meta").noconvert());
   py::class_<SgdGrid>(m, "SgdGrid", "Ratings dealt into a G x G grid of blocks for lock-free parallel SGD.")
       .def(py::init(&make_grid), py::arg("users").noconvert(), py::arg("items").noconvert(),
-           py::arg("values").noconvert(), py::arg("n_users"), py::arg("n_items"), py::arg("grid"), py::arg("seed"))
+           py::arg("values").noconvert(), py::arg("n_users"), py::arg("n_items"), py::arg("grid"), py::arg("seed"),
+           py::arg("user_sorted") = true)
       .def_property_readonly("grid", [](const SgdGrid& g) { return g.G; })
       .def_property_readonly("n", [](const SgdGrid& g) { return static_cast<int64_t>(g.users.size()); })
       .def_property_readonly("entries", [](const SgdGrid& g) {  // (users, items, values) in visiting order

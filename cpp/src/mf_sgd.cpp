@@ -56,7 +56,7 @@ constexpr int64_t kSgdParallelMin = 32768;
 }  // namespace
 
 SgdGrid sgd_make_grid(const int32_t* users, const int32_t* items, const float* values, int64_t n, int64_t n_users,
-                      int64_t n_items, int G, uint64_t seed) {
+                      int64_t n_items, int G, uint64_t seed, bool user_sorted) {
   if (G < 1) throw std::invalid_argument("the grid needs at least one block per side");
   for (int64_t t = 0; t < n; ++t)
     if (users[t] < 0 || users[t] >= n_users || items[t] < 0 || items[t] >= n_items)
@@ -66,21 +66,21 @@ SgdGrid sgd_make_grid(const int32_t* users, const int32_t* items, const float* v
   Rng rng(mix(seed, 1));
   grid.user_group = deal(n_users, G, rng);
   grid.item_group = deal(n_items, G, rng);
-  // Visiting order inside a block: users in increasing order, each user's entries in random order,
-  // so a user's factor row is fetched once per block and then reused from L1 (with a smaller grid a
-  // user has several entries per block). The user-sorted sequence is then dealt round-robin into
-  // kSgdStreams interleaved streams: consecutive updates belong to different users, so the
-  // dependency chains through p_u of successive updates overlap instead of running back to back.
-  // Built by two stable counting sorts (by user, then by block) of a random permutation.
-  std::vector<int64_t> order(static_cast<size_t>(n));
-  std::iota(order.begin(), order.end(), int64_t(0));
-  shuffle(order, rng);
-  std::vector<int64_t> by_user(static_cast<size_t>(n));
-  {
-    std::vector<int64_t> start(static_cast<size_t>(n_users + 1), 0);
+  // Visiting order inside a block, when user_sorted: users in increasing order, each user's entries
+  // in random order, so a user's factor row is fetched once per block and then reused from L1. The
+  // sequence (user-sorted or random) is dealt round-robin into kSgdStreams interleaved streams:
+  // consecutive updates belong to different users, so the dependency chains through p_u of
+  // successive updates overlap instead of running back to back. Built by stable counting sorts (by
+  // user, then by block) of a random permutation.
+  std::vector<int64_t> seq(static_cast<size_t>(n));
+  std::iota(seq.begin(), seq.end(), int64_t(0));
+  shuffle(seq, rng);
+  if (user_sorted) {
+    std::vector<int64_t> start(static_cast<size_t>(n_users + 1), 0), by_user(static_cast<size_t>(n));
     for (int64_t t = 0; t < n; ++t) ++start[users[t] + 1];
     for (int64_t u = 0; u < n_users; ++u) start[u + 1] += start[u];
-    for (int64_t s = 0; s < n; ++s) by_user[start[users[order[s]]]++] = order[s];
+    for (int64_t s = 0; s < n; ++s) by_user[start[users[seq[s]]]++] = seq[s];
+    seq.swap(by_user);
   }
   const int64_t n_blocks = static_cast<int64_t>(G) * G;
   grid.block_ptr.assign(static_cast<size_t>(n_blocks + 1), 0);
@@ -88,7 +88,8 @@ SgdGrid sgd_make_grid(const int32_t* users, const int32_t* items, const float* v
   for (int64_t t = 0; t < n; ++t) ++grid.block_ptr[block_of(t) + 1];
   for (int64_t b = 0; b < n_blocks; ++b) grid.block_ptr[b + 1] += grid.block_ptr[b];
   std::vector<int64_t> next(grid.block_ptr.begin(), grid.block_ptr.end() - 1);
-  for (int64_t s = 0; s < n; ++s) order[next[block_of(by_user[s])]++] = by_user[s];
+  std::vector<int64_t> bucketed(static_cast<size_t>(n));
+  for (int64_t s = 0; s < n; ++s) bucketed[next[block_of(seq[s])]++] = seq[s];
   grid.users.resize(static_cast<size_t>(n));
   grid.items.resize(static_cast<size_t>(n));
   grid.values.resize(values ? static_cast<size_t>(n) : 0);
@@ -100,7 +101,7 @@ SgdGrid sgd_make_grid(const int32_t* users, const int32_t* items, const float* v
       for (int64_t r = 0; r < kSgdStreams; ++r) {
         const int64_t src = r * per + j;
         if (src >= len) continue;
-        const int64_t t = order[lo + src];
+        const int64_t t = bucketed[lo + src];
         grid.users[dst] = users[t];
         grid.items[dst] = items[t];
         if (values) grid.values[dst] = values[t];

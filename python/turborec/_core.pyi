@@ -35,7 +35,7 @@ class SgdGrid:
     """
     Ratings dealt into a G x G grid of blocks for lock-free parallel SGD.
     """
-    def __init__(self, users: numpy.typing.NDArray[numpy.int32], items: numpy.typing.NDArray[numpy.int32], values: numpy.typing.NDArray[numpy.float32] | None, n_users: typing.SupportsInt | typing.SupportsIndex, n_items: typing.SupportsInt | typing.SupportsIndex, grid: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex) -> None:
+    def __init__(self, users: numpy.typing.NDArray[numpy.int32], items: numpy.typing.NDArray[numpy.int32], values: numpy.typing.NDArray[numpy.float32] | None, n_users: typing.SupportsInt | typing.SupportsIndex, n_items: typing.SupportsInt | typing.SupportsIndex, grid: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, user_sorted: bool = True) -> None:
         ...
     def strata(self, seed: typing.SupportsInt | typing.SupportsIndex, epoch: typing.SupportsInt | typing.SupportsIndex) -> list[int]:
         """

@@ -14,7 +14,8 @@
 namespace turborec {
 
 // Ratings dealt into the grid: entries of block b are [block_ptr[b], block_ptr[b + 1]) in a fixed
-// random order.
+// order drawn from the seed: sorted by user and interleaved (user_sorted, for speed: see
+// sgd_make_grid), or random (BPR, whose ranking quality measured better that way).
 struct SgdGrid {
   int G = 1;
   std::vector<int64_t> block_ptr;  // G * G + 1
@@ -26,7 +27,7 @@ struct SgdGrid {
 };
 
 SgdGrid sgd_make_grid(const int32_t* users, const int32_t* items, const float* values, int64_t n, int64_t n_users,
-                      int64_t n_items, int G, uint64_t seed);
+                      int64_t n_items, int G, uint64_t seed, bool user_sorted = true);
 
 enum class SgdLoss : int { squared = 0, bpr = 1 };
 enum class SgdSchedule : int { constant = 0, adagrad = 1, decay = 2 };

@@ -227,7 +227,8 @@ class MatrixFactorization(Recommender):
         self.rating_range_ = (float(values.min()), float(values.max())) if R.nnz else (0.0, 0.0)
         users = np.repeat(np.arange(n_users, dtype=np.int32), np.diff(R.indptr))
         self.grid_ = int(self.grid) if self.grid is not None else int(np.clip(round(np.sqrt(R.nnz / 1e4)), 1, 64))
-        grid = _core.SgdGrid(users, R.indices, None if bpr else values, n_users, n_items, self.grid_, self.seed_)
+        grid = _core.SgdGrid(users, R.indices, None if bpr else values, n_users, n_items, self.grid_, self.seed_,
+                             user_sorted=not bpr)
         positives = (R.indptr.astype(np.int64), R.indices) if bpr else (None, None)
         val = self._validation_pairs(validation, R.shape, rng)
         self.history_ = []
