@@ -20,7 +20,10 @@ case "${1:-}" in
   start)
     bin=$(find_bin)
     if [ -z "$bin" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-      timeout 300 apt-get install -y -q --no-install-recommends postgresql >/dev/null 2>&1 || true
+      # A fresh machine may have no package lists yet: update them only if the first try fails.
+      timeout 300 apt-get install -y -q --no-install-recommends postgresql >/dev/null 2>&1 ||
+        { timeout 300 apt-get update -q >/dev/null 2>&1 &&
+          timeout 300 apt-get install -y -q --no-install-recommends postgresql >/dev/null 2>&1; } || true
       bin=$(find_bin)
     fi
     [ -n "$bin" ] || { echo "PostgreSQL not available; its tests will skip" >&2; exit 1; }
