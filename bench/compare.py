@@ -3,7 +3,7 @@ installed peer, scaling curves, a markdown report, plots and the README's Perfor
 
     pip install ".[bench]"
     python bench/compare.py --quick          # a few minutes: small data, fewer repeats
-    python bench/compare.py                  # the issue's full sizes: ~25 min on 2 cores, 8 GB peak
+    python bench/compare.py                  # the issue's full sizes: ~16 min on 2 cores, 8 GB peak
     python bench/compare.py --only mf,scaling --no-readme
     python bench/compare.py --render         # re-draw report, plots and README from results.json
 
@@ -285,9 +285,16 @@ def _by_task(rows) -> dict:
     return out
 
 
+_METRIC_WORDS = ("cosine", "pearson", "binary_cosine", "adjusted_cosine", "jaccard", "dot", "bm25", "tfidf")
+
+
 def short_label(task: str) -> str:
-    head = task.split(", ")[0]  # "10,000x50,000" has no space after its commas
-    return f"{head} (ml-latest-small)" if "ml-latest-small" in task else f"{head} (synthetic)"
+    """'UserKNN rating prediction, ml-latest-small 5-fold, pearson, k=40' -> 'UserKNN rating
+    prediction (ml-latest-small, pearson)': the data set, and the metric when the task names one."""
+    parts = task.split(", ")  # "10,000x50,000" has no space after its commas
+    where = "ml-latest-small" if "ml-latest-small" in task else "synthetic"
+    metric = next((p for p in parts[1:] if p in _METRIC_WORDS), None)
+    return f"{parts[0]} ({where}, {metric})" if metric else f"{parts[0]} ({where})"
 
 
 def _quality_pair(ours, peer) -> str:
@@ -614,7 +621,7 @@ def readme_section(results, out: Path, readme: Path) -> str:
         "```bash",
         'pip install ".[bench]"',
         "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/compare.py --quick   # a few minutes",
-        "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/compare.py           # full sizes (~25 min, 8 GB)",
+        "env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/compare.py           # full sizes (~16 min, 8 GB)",
         "```",
         "",
         "MovieLens comparisons need ml-latest-small in `../shared/datasets` or `$TURBOREC_DATASETS`.",
