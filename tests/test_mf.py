@@ -25,15 +25,19 @@ def low_rank_ratings(rng, n_users=80, n_items=60, density=0.3, rank=3, noise=0.1
 
 @pytest.mark.parametrize("schedule", ["adagrad", "constant", "decay"])
 @pytest.mark.parametrize("grid", [1, 3])
-def test_sgd_matches_numpy_replay(rng, schedule, grid, simd):
+@pytest.mark.parametrize("factors", [5, 40, 70])  # rows of 16 and 48 floats (unrolled kernels), 80 (run-time loop)
+@pytest.mark.parametrize("biased", [True, False])
+def test_sgd_matches_numpy_replay(rng, schedule, grid, factors, biased, simd):
     R = low_rank_ratings(rng, 25, 20, 0.3)
-    kw = dict(factors=5, seed=11, grid=grid, lr_schedule=schedule, lr=0.03, reg=0.05, reg_bias=0.02, decay=0.5)
+    kw = dict(factors=factors, seed=11, grid=grid, lr_schedule=schedule, lr=0.03, reg=0.05, reg_bias=0.02, decay=0.5,
+              biased=biased)
     start = MatrixFactorization(epochs=0, **kw).fit(R)
     model = MatrixFactorization(epochs=2, **kw).fit(R)
     users = np.repeat(np.arange(R.shape[0], dtype=np.int32), np.diff(R.indptr))
     g = _core.SgdGrid(users, R.indices, R.data, R.shape[0], R.shape[1], grid, 11)
     P, Q, bu, bi = sgd_reference(R, start.user_factors, start.item_factors, start.user_bias, start.item_bias,
-                                 start.global_mean, g, 11, 2, 5, 0.03, 0.05, 0.02, schedule, 0.5)
+                                 start.global_mean, g, 11, 2, factors, 0.03, 0.05, 0.02, schedule, 0.5,
+                                 biased=biased)
     np.testing.assert_allclose(model.user_factors, P, rtol=1e-3, atol=2e-5)
     np.testing.assert_allclose(model.item_factors, Q, rtol=1e-3, atol=2e-5)
     np.testing.assert_allclose(model.user_bias, bu, rtol=1e-3, atol=2e-5)
