@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -105,11 +104,11 @@ def test_synthetic_edges():
         synthetic(10, 10, 5, seed="abc")
 
 
-def test_synthetic_speed():
-    t = time.perf_counter()
+def test_synthetic_at_a_million_interactions():
+    # Its speed is measured in bench/test_bench_data.py, not asserted here.
     data = synthetic(50_000, 20_000, 1_000_000, seed=0)
     assert data.nnz == 1_000_000
-    assert time.perf_counter() - t < 10  # about 0.3 s; generous for a loaded machine
+    assert data.matrix.has_canonical_format
 
 
 # ---- MovieLens ------------------------------------------------------------------------------------
