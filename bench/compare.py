@@ -285,15 +285,14 @@ def _by_task(rows) -> dict:
     return out
 
 
-_METRIC_WORDS = ("cosine", "pearson", "binary_cosine", "adjusted_cosine", "jaccard", "dot", "bm25", "tfidf")
-
-
 def short_label(task: str) -> str:
     """'UserKNN rating prediction, ml-latest-small 5-fold, pearson, k=40' -> 'UserKNN rating
     prediction (ml-latest-small, pearson)': the data set, and the metric when the task names one."""
+    from turborec.similarity import METRICS
+
     parts = task.split(", ")  # "10,000x50,000" has no space after its commas
     where = "ml-latest-small" if "ml-latest-small" in task else "synthetic"
-    metric = next((p for p in parts[1:] if p in _METRIC_WORDS), None)
+    metric = next((p for p in parts[1:] if p in METRICS), None)
     return f"{parts[0]} ({where}, {metric})" if metric else f"{parts[0]} ({where})"
 
 

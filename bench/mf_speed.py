@@ -92,13 +92,11 @@ def run(quick: bool = False, threads: int = 0, repeats: int = 1, scale: float = 
     task = f"MF SGD {train.n_users:,}x{train.n_items:,}, {n:,} ratings, {FACTORS} factors x {EPOCHS} epochs"
     print(f"{task}, {threads} threads", flush=True)
     rows: list[Row] = []
-    grid = turborec.MatrixFactorization(factors=FACTORS, epochs=0, seed=0).fit(train.matrix).grid_
-    traffic = bytes_per_update(train.matrix, grid)
 
-    def add(name, seconds, updates, rmse, note="", peak=0, runs=1, nominal=False, used=threads):
+    def add(name, seconds, updates, rmse, note="", peak=0, runs=1, traffic=None, used=threads):
         row = Row(task, name, seconds, work=updates * 1e3, unit="M updates/s", peak_bytes=peak, note=note,
                   threads=used, runs=runs)  # Row.rate = work / s / 1e9 = millions of updates per second
-        if nominal:  # the biased AdaGrad update's FLOPs and bytes (see bounds()), for the machine-limit column
+        if traffic is not None:  # ours: the update's FLOPs and bytes (see bounds()), for the machine-limit column
             row.flops, row.bytes_moved = updates * FLOP_PER_UPDATE, updates * traffic
         row.quality["test_rmse"] = rmse
         row.quality["s_per_epoch"] = seconds / EPOCHS
@@ -118,7 +116,7 @@ def run(quick: bool = False, threads: int = 0, repeats: int = 1, scale: float = 
             t = _harness.timed(fit, repeats=max(repeats, 3))
         seconds = float(np.median(fits[-t.runs:]))
         add(label, seconds, n * EPOCHS, rmse_of(t.result.predict, test.matrix), "epochs only (fit adds grid setup)",
-            mem.peak, runs=t.runs, nominal=True)
+            mem.peak, runs=t.runs, traffic=bytes_per_update(train.matrix, t.result.grid_))
         # the same model elsewhere: Surprise's SVD is biased MF, LIBMF's is the plain <p_u, q_i> one
         rows[-1].counterpart = "LIBMF (libmf package)" if params else "scikit-surprise SVD (1 thread, sampled)"
     if has("libmf"):
