@@ -61,6 +61,22 @@ inline bool is_negative_zero(float v) {
   return bits == 0x80000000u;
 }
 
+// The exact rules for one slot that a vector compare let through: untouched (-0.0) and skipped
+// slots are dropped, NaN is reported (finite inputs: only float32 overflow, inf - inf, gets here),
+// and a score >= threshold is appended at out[c].
+inline void take_candidate(int64_t j, float s, const uint8_t* skip, const int32_t* id_map, float threshold,
+                           float* out_s, int32_t* out_id, int64_t& c, bool* nan_seen) {
+  if (is_negative_zero(s) || skip[j]) return;
+  if (s != s) {
+    *nan_seen = true;
+    return;
+  }
+  if (s < threshold) return;
+  out_s[c] = s;
+  out_id[c] = id_map ? id_map[j] : static_cast<int32_t>(j);
+  ++c;
+}
+
 int64_t scan_marked(float* acc, uint8_t* marks, int64_t block, int64_t n, const float* scale, const uint8_t* skip,
                     const int32_t* id_map, float threshold, float* out_s, int32_t* out_id, int64_t cap,
                     int64_t* count, bool* nan_seen) {
@@ -68,17 +84,7 @@ int64_t scan_marked(float* acc, uint8_t* marks, int64_t block, int64_t n, const 
   const vf neg_zero = vset1(-0.0f);
   const vf t = vset1(threshold);
   int64_t c = *count;
-  auto take = [&](int64_t j, float s) {
-    if (is_negative_zero(s) || skip[j]) return;
-    if (s != s) {  // finite inputs: only float32 overflow (inf - inf) gets here
-      *nan_seen = true;
-      return;
-    }
-    if (s < threshold) return;
-    out_s[c] = s;
-    out_id[c] = id_map ? id_map[j] : static_cast<int32_t>(j);
-    ++c;
-  };
+  auto take = [&](int64_t j, float s) { take_candidate(j, s, skip, id_map, threshold, out_s, out_id, c, nan_seen); };
   float buf[W];
   // Blocks are visited from the last to the first: candidates are numbered most-connected first,
   // and the least connected tend to score highest under normalised metrics, so the threshold rises
@@ -133,17 +139,7 @@ int64_t scan_dense(float* acc, int64_t end, const float* scale, const uint8_t* s
   const vf neg_zero = vset1(-0.0f);
   const vf t = vset1(threshold);
   int64_t c = *count;
-  auto take = [&](int64_t j, float s) {  // the exact rules, as in scan_marked
-    if (is_negative_zero(s) || skip[j]) return;
-    if (s != s) {
-      *nan_seen = true;
-      return;
-    }
-    if (s < threshold) return;
-    out_s[c] = s;
-    out_id[c] = id_map ? id_map[j] : static_cast<int32_t>(j);
-    ++c;
-  };
+  auto take = [&](int64_t j, float s) { take_candidate(j, s, skip, id_map, threshold, out_s, out_id, c, nan_seen); };
   int64_t j = end;
   const int64_t whole = end - end % (U * W);
   for (; j > whole; --j) {  // the slots above the last whole step, one by one
