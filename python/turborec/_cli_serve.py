@@ -20,6 +20,7 @@ def add_parser(subparsers):
     p.add_argument("--cold-start", choices=("popularity", "error"), default="popularity")
     p.add_argument("--max-k", type=int, default=1000)
     p.add_argument("--max-batch", type=int, default=10_000)
+    p.add_argument("--max-body-bytes", type=int, default=4 << 20)
     p.add_argument("--cache-size", type=int, default=100_000)
     p.add_argument("--poll-interval", type=float, default=1.0,
                    help="seconds between reads of other processes' events (default: %(default)s)")
@@ -37,7 +38,7 @@ def run(args) -> int:
 
         app = create_app(args.model, events_url=args.events, token_file=args.token_file,
                          protect_reads=args.protect_reads, cold_start=args.cold_start, max_k=args.max_k,
-                         max_batch=args.max_batch, cache_size=args.cache_size, poll_interval=args.poll_interval,
+                         max_batch=args.max_batch, max_body_bytes=args.max_body_bytes, cache_size=args.cache_size, poll_interval=args.poll_interval,
                          sqlite_synchronous=args.sqlite_synchronous)
     except (ImportError, OSError, ValueError, KeyError) as err:
         print(f"turborec serve: {err}", file=sys.stderr)

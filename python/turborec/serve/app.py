@@ -138,7 +138,7 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request, exc: StarletteHTTPException):
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {400: "bad_json", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return _error(ApiError(exc.status_code, code, str(exc.detail)))
 
     @app.exception_handler(Exception)

@@ -5,10 +5,6 @@ from __future__ import annotations
 import json
 
 
-class _TooLarge(Exception):
-    pass
-
-
 class BodySizeLimit:
     def __init__(self, app, max_bytes: int):
         self.app = app
@@ -26,28 +22,28 @@ class BodySizeLimit:
                 if too_big:
                     return await self._refuse(send)
         seen = 0
-        started = False
+        refused = False
 
         async def limited_receive():
-            nonlocal seen
+            # Past the limit (a body without Content-Length): answer 413 ourselves and tell the app
+            # the client went away, so it stops reading; whatever it sends afterwards is dropped.
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    refused = True
+                    await self._refuse(send)
+                    return {"type": "http.disconnect"}
             return message
 
-        async def tracking_send(message):
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        async def guarded_send(message):
+            if not refused:
+                await send(message)
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await self._refuse(send)
+        await self.app(scope, limited_receive, guarded_send)
 
     async def _refuse(self, send):
         body = json.dumps({"error": {"code": "body_too_large",
