@@ -43,7 +43,7 @@ function reasonText(reason) {
   if (reason.kind === "popularity") return "popular with everyone";
   return "";
 }
-async function show() {
+async function show(note) {
   showError("");
   const user = $("user").value.trim();
   if (!user) { showError("pick a user"); return; }
@@ -63,7 +63,7 @@ async function show() {
       why.textContent = reasonText(r.reasons && r.reasons[t]);
       li.append(name, " ", like, score, why); ol.append(li);
     });
-    $("status").textContent = "source: " + r.source + ", model " + r.model_version;
+    $("status").textContent = (note ? note + "; " : "") + "source: " + r.source + ", model " + r.model_version;
     $("recs").dataset.user = user;
   } catch (e) { showError(e.message); }
 }
@@ -73,8 +73,7 @@ async function likeItem(user, item) {
     const r = await api("/v1/feedback", {method: "POST",
       headers: {"Content-Type": "application/json", "Authorization": "Bearer " + $("token").value},
       body: JSON.stringify({user: user, item: item, value: likeValue, type: "like"})});
-    $("status").textContent = "liked item " + item + (r.folded ? " (folded in)" : "");
-    await show();
+    await show("liked item " + item + (r.folded ? " (folded in)" : ""));
     $("recs").dataset.likes = String(Number($("recs").dataset.likes || 0) + 1);
   } catch (e) { showError(e.message); }
 }
@@ -89,7 +88,7 @@ async function init() {
     document.body.dataset.ready = "1";
   } catch (e) { showError(e.message); }
 }
-$("show").onclick = show;
+$("show").onclick = () => show();
 $("user").addEventListener("keydown", (e) => { if (e.key === "Enter") show(); });
 init();
 </script>
