@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import numpy as np
-from fastapi import FastAPI, Header, Path, Query, Request
+from fastapi import FastAPI, Header, Path, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 import turborec
 
@@ -31,7 +29,7 @@ from .foldin import FoldInWorker
 from .holder import ModelHolder, can_fold_in
 from .ids import key
 from .limits import BodySizeLimit
-from .metrics import CONTENT_TYPE_LATEST, ServiceMetrics
+from .metrics import CONTENT_TYPE_LATEST, MetricsMiddleware, ServiceMetrics
 from .page import PAGE_HTML
 from .schemas import BatchRecommendRequest, FeedbackBatch, FeedbackEvent, PredictRequest, RecommendRequest, \
     ReloadRequest
@@ -148,23 +146,7 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
 
     # ---- metrics per endpoint ---------------------------------------------------------------------
 
-    @app.middleware("http")
-    async def _measure(request: Request, call_next):
-        start = time.perf_counter()
-        status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            endpoint = "unmatched"
-            for route in app.router.routes:
-                if route.matches(request.scope)[0] == Match.FULL:
-                    endpoint = route.path
-                    break
-            metrics.latency.labels(endpoint).observe(time.perf_counter() - start)
-            metrics.requests.labels(endpoint, request.method, str(status)).inc()
-
+    app.add_middleware(MetricsMiddleware, metrics=metrics, routes=lambda: app.router.routes)
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
 
     # ---- helpers ---------------------------------------------------------------------------------

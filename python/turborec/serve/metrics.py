@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import CONTENT_TYPE_LATEST  # noqa: F401  (re-exported for the app)
 
@@ -41,3 +43,33 @@ class ServiceMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class MetricsMiddleware:
+    """Pure ASGI middleware: per-endpoint request counts and latency, labelled by the route's
+    path template (the router leaves the matched endpoint in the scope), not by the raw path."""
+
+    def __init__(self, app, metrics: ServiceMetrics, routes):
+        self.app, self.metrics, self._routes = app, metrics, routes
+        self._paths = None
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start = time.perf_counter()
+        status = 500
+
+        async def capture(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, capture)
+        finally:
+            if self._paths is None:
+                self._paths = {getattr(r, "endpoint", None): r.path for r in self._routes()}
+            endpoint = self._paths.get(scope.get("endpoint"), "unmatched")
+            self.metrics.latency.labels(endpoint).observe(time.perf_counter() - start)
+            self.metrics.requests.labels(endpoint, scope["method"], str(status)).inc()
