@@ -201,3 +201,21 @@ def test_metrics_report_requests_latency_model_and_events(http):
     assert metric(text, "turborec_events_stored") >= 1
     assert metric(text, "turborec_fold_ins_total") >= 1
     assert metric(text, "turborec_events_acknowledged_total") >= 1
+
+
+def test_the_readme_flow_serves_a_model_trained_by_the_cli(tmp_path):
+    """README: ``turborec train ... --out model.npz`` then serve it; raw ids from the CSV work."""
+    import subprocess
+    import sys
+
+    pd = pytest.importorskip("pandas")
+    df = turborec.synthetic(80, 40, 900, seed=11).to_pandas()
+    df.assign(user_id="user-" + df.user_id.astype(str)).to_csv(tmp_path / "ratings.csv", index=False)
+    r = subprocess.run([sys.executable, "-m", "turborec", "train", "--data", str(tmp_path / "ratings.csv"), "--model",
+                        "mf", "--out", str(tmp_path / "model.npz")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert pd is not None
+    with Server(tmp_path / "model.npz", f"sqlite:///{tmp_path / 'events.db'}", tmp_path) as s, s.client() as c:
+        got = c.get("/v1/users/user-3/recommendations", params={"k": 5}).json()
+        assert got["source"] == "model" and len(got["items"]) == 5 and got["user"] == "user-3"
+        assert "<h1>turborec</h1>" in c.get("/").text
