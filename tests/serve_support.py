@@ -49,6 +49,7 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self._log.close()
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.logs()}")
             try:
                 if httpx.get(self.url + "/v1/health", timeout=1.0).status_code == 200:

@@ -81,8 +81,10 @@ def test_hot_swap_under_concurrent_load(model_file, tmp_path):
         stop = threading.Event()
         seen, failures, lock = [], [], threading.Lock()
 
+        progress = {}
+
         def reader(t):
-            versions = []
+            versions = progress.setdefault(t, [])
             with httpx.Client(base_url=s.url, timeout=30.0) as rc:
                 while not stop.is_set():
                     if t % 2:
@@ -106,16 +108,17 @@ def test_hot_swap_under_concurrent_load(model_file, tmp_path):
             with lock:
                 seen.append(versions)
 
+        from serve_support import wait_until
+
         threads = [threading.Thread(target=reader, args=(t,)) for t in range(4)]
         for t in threads:
             t.start()
+        # swap while every reader is busy, then keep reading until each has seen the new model
+        assert wait_until(lambda: len(progress) == 4 and all(len(v) >= 5 for v in progress.values()), timeout=60)
         r = c.post("/v1/admin/reload", json={"path": str(out)})
         assert r.status_code == 200, r.text
         new_v = r.json()["model_version"]
-        # keep reading a little after the swap
-        with httpx.Client(base_url=s.url) as probe:
-            for _ in range(20):
-                probe.get("/v1/health")
+        assert wait_until(lambda: all(v.count(new_v) >= 5 for v in progress.values()), timeout=60)
         stop.set()
         for t in threads:
             t.join(timeout=60)

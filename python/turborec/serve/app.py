@@ -313,7 +313,8 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
         return cached_recommend(req)
 
     @app.post("/v1/recommend/batch", tags=["recommendations"])
-    async def recommend_batch(req: BatchRecommendRequest, authorization: str | None = Header(None)):
+    def recommend_batch(req: BatchRecommendRequest, authorization: str | None = Header(None)):
+        # a plain def runs in the thread pool: a big batch does not stall the event loop
         read_access(authorization)
         check_k(req.k)
         if not req.users:
