@@ -569,10 +569,10 @@ def _require_pandas(command: str) -> None:
 
 
 def _threads(n) -> int:
-    from ._threads import resolve_threads
+    from ._threads import effective_threads
 
     with _user_errors("invalid argument"):
-        return resolve_threads(n, "--threads")
+        return effective_threads(n, "--threads")
 
 
 def run_train(args) -> int:
