@@ -135,20 +135,6 @@ def test_hot_swap_under_concurrent_load(model_file, tmp_path):
         assert info["version"] == new_v and info["n_items"] == 81
 
 
-def test_knn_history_scorer_matches_recommend():
-    from turborec.serve import knn_history
-
-    d = turborec.synthetic(90, 50, 700, seed=9)
-    for cls in (turborec.ItemKNN, turborec.UserKNN):
-        model = cls(5).fit(d)
-        for u in list(range(15)) + [int(np.argmin(np.diff(model.user_items_.indptr)))]:
-            for k, allow in ((7, None), (50, None), (4, np.array([1, 3, 5, 7, 9, 11]))):
-                want = model.recommend([u], k, items=allow)
-                ids, scores = knn_history.recommend(model, model.user_items_[u], k, exclude_seen=True, candidates=allow)
-                np.testing.assert_array_equal(ids, want[0][0])
-                np.testing.assert_allclose(scores, want[1][0], rtol=1e-5)
-
-
 @pytest.mark.parametrize("cls", [turborec.ItemKNN, turborec.UserKNN])
 def test_knn_models_fold_in_feedback(cls, tmp_path):
     path = tmp_path / "knn.npz"
@@ -166,12 +152,36 @@ def test_knn_models_fold_in_feedback(cls, tmp_path):
         row = model.user_items_[4].tolil()
         for i in liked:
             row[0, i] = 5.0
-        from turborec.serve import knn_history
-
-        want, _ = knn_history.recommend(model, row.tocsr(), 6, exclude_seen=True, candidates=None)
-        assert after["items"] == want[want >= 0].tolist() and not set(liked) & set(after["items"])
+        model.partial_fit_users([4], row.tocsr())  # the library's fold-in of the same history
+        want, _ = model.recommend([4], 6)
+        assert after["items"] == want[0][want[0] >= 0].tolist() and not set(liked) & set(after["items"])
         cold = c.get("/v1/users/knn-new/recommendations").json()
         assert cold["source"] == "popularity"
         c.post("/v1/feedback", json={"user": "knn-new", "item": 3, "value": 5})
         warm = c.get("/v1/users/knn-new/recommendations").json()
         assert warm["source"] == "model" and 3 not in warm["items"] and warm["items"]
+
+
+@pytest.mark.parametrize("cls", [turborec.MatrixFactorization, turborec.ItemKNN])
+def test_fold_in_publishes_a_new_state_and_leaves_the_old_one_alone(cls, tmp_path):
+    from turborec.serve.events import Event, EventStore
+    from turborec.serve.holder import ModelHolder
+
+    path = tmp_path / "m.npz"
+    params = {"seed": 0, "n_threads": 1} if cls is turborec.MatrixFactorization else {}
+    cls(**params).fit(turborec.synthetic(60, 30, 500, seed=13)).save(path)
+    store = EventStore(f"sqlite:///{tmp_path / 'ev.db'}")
+    holder = ModelHolder(path, store)
+    old = holder.state
+    before = old.model.recommend([2], 5)
+    liked = [int(i) for i in before[0][0][:2]]
+    store.append([Event("2", str(i), 5.0) for i in liked] + [Event("fresh", str(liked[0]), 5.0)])
+    holder.fold_in(["2", "fresh"])
+    new = holder.state
+    assert new.generation > old.generation and new.model is not old.model
+    after_old = old.model.recommend([2], 5)
+    np.testing.assert_array_equal(after_old[0], before[0])  # readers of the old state see the old model
+    assert old.model.n_users == 60 and old.users.get("fresh") is None
+    assert new.model.n_users == 61 and new.users.get("fresh") == 60
+    assert not set(liked) & set(new.model.recommend([2], 5)[0][0].tolist())
+    store.close()

@@ -20,7 +20,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import turborec
 
-from . import knn_history
 from .auth import BearerAuth, resolve_token
 from .cache import ResultCache
 from .errors import ApiError
@@ -185,9 +184,7 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
         u = state.users.get(ukey)
         if u is None:
             return None
-        if u < state.model.n_users or u in state.overlay:
-            return u
-        return None
+        return u if u < state.model.n_users else None
 
     def top_for(state, u, k, exclude_seen, allow, deny):
         model = state.model
@@ -195,12 +192,8 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
         kk = int(min(k + n_deny, model.n_items))
         if allow is not None and allow.size == 0:
             return np.zeros(0, np.int32), np.zeros(0, np.float32)
-        if u in state.overlay:
-            ids, scores = knn_history.recommend(model, state.overlay[u], kk, exclude_seen=exclude_seen,
-                                                candidates=allow)
-        else:
-            ids, scores = model.recommend(np.array([u], np.int32), kk, exclude_seen=exclude_seen, items=allow)
-            ids, scores = ids[0], scores[0]
+        ids, scores = model.recommend(np.array([u], np.int32), kk, exclude_seen=exclude_seen, items=allow)
+        ids, scores = ids[0], scores[0]
         keep = ids >= 0
         if n_deny:
             keep &= ~np.isin(ids, deny)
@@ -217,7 +210,7 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
                                                            for f in top]})
             return out
         if isinstance(model, turborec.ItemKNN):
-            row = state.history_row(u)
+            row = model.user_items_[u]
             if row.nnz == 0:
                 return [None] * len(ids)
             S = model.similarity_[row.indices][:, ids].toarray() * row.data[:, None]
@@ -228,7 +221,7 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
                 out.append({"kind": "neighbours", "because_of": [
                     {"item": state.items.raw(int(row.indices[t])), "weight": round(float(S[t, c]), 4)} for t in top]})
             return out
-        if isinstance(model, turborec.UserKNN) and u < model.n_users and u not in state.overlay:
+        if isinstance(model, turborec.UserKNN):
             out = []
             for i in ids:
                 e = model.explain(u, int(i))
@@ -289,13 +282,12 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
         read_access(authorization)
         state = holder.state
         m = state.model
-        values = m.user_items_.data
         return _json({"class": type(m).__name__, "version": state.version, "generation": state.generation,
                       "loaded_at": state.loaded_at, "n_users": int(m.n_users), "n_items": int(m.n_items),
                       "n_users_known": len(state.users), "fold_in": can_fold_in(m),
                       "params": {k: v for k, v in m.get_params().items() if isinstance(v, (int, float, str, bool))
                                  or v is None},
-                      "like_value": float(values.max()) if values.size else 1.0,
+                      "like_value": state.like_value,
                       "cold_start": cold_start, "max_k": limits.max_k, "max_batch": limits.max_batch,
                       "sample_users": state.users.raw_many(np.arange(min(20, state.model.n_users))),
                       "write_auth": auth.configured})
@@ -324,7 +316,7 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
         state = holder.state
         model = state.model
         idx = [user_index(state, key(u)) for u in req.users]
-        plain = [t for t, u in enumerate(idx) if u is not None and u not in state.overlay]
+        plain = [t for t, u in enumerate(idx) if u is not None]
         results: list = [None] * len(idx)
         if plain:
             k = min(req.k, model.n_items)

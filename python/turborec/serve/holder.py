@@ -1,14 +1,16 @@
 """The model holder: loads a model file, folds feedback in, swaps models, publishing atomically.
 
-Readers take ``holder.state`` (one attribute read) and never see a half-updated model: fold-in
-works on a deep copy of the current model (copy-on-write) and publishes the copy with one
-assignment, under a lock that serialises writers. A swap loads the new file, folds in every user
-who has events, then publishes.
+Readers take ``holder.state`` (one attribute read) and use that state's model and id maps for the
+whole request, so an answer never mixes two states. A fold-in calls ``partial_fit_users`` on a
+shallow copy of the current model: the library publishes the folded-in state on the copy by
+reassigning its attributes (never mutating the shared arrays), so the copy costs O(1), readers
+of the old state keep an unchanged model, and the new ServingState goes out with one assignment,
+under a lock that serialises writers. A swap loads the new file, folds in every user who has
+events, then publishes.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import logging
 import os
@@ -22,7 +24,7 @@ import turborec
 
 from .events import EventStore
 from .ids import RawIds, model_ids
-from .state import ServingState, popularity
+from .state import ServingState, like_value, popularity
 
 log = logging.getLogger("turborec.serve")
 
@@ -36,7 +38,14 @@ def file_version(path: str) -> str:
 
 
 def can_fold_in(model) -> bool:
-    return hasattr(model, "partial_fit_users") or isinstance(model, (turborec.ItemKNN, turborec.UserKNN))
+    return hasattr(model, "partial_fit_users") and type(model)._fold_in is not turborec.Recommender._fold_in
+
+
+def _shallow_copy(model):
+    """A second model object sharing the first one's (immutable) fitted state."""
+    twin = object.__new__(type(model))
+    twin.__dict__.update(model.__dict__)
+    return twin
 
 
 class ModelHolder:
@@ -64,7 +73,7 @@ class ModelHolder:
         self._generation += 1
         return ServingState(model=model, users=RawIds(user_ids, model.n_users), items=RawIds(item_ids, model.n_items),
                             version=file_version(path), generation=self._generation, path=os.path.abspath(path),
-                            loaded_at=time.time(), popular=popularity(model))
+                            loaded_at=time.time(), popular=popularity(model), like_value=like_value(model))
 
     def swap(self, path: str) -> ServingState:
         """Load a new model file and publish it with every stored user's feedback folded in.
@@ -114,19 +123,13 @@ class ModelHolder:
             idx.append(u)
             rows.append(row)
         R = sp.vstack(rows, format="csr").astype(np.float32)
-        model, overlay = state.model, state.overlay
-        if hasattr(model, "partial_fit_users"):
-            model = copy.deepcopy(model)  # copy-on-write: readers keep the old one
-            model.partial_fit_users(np.asarray(idx, np.int64), R)
-        else:
-            overlay = dict(overlay)
-            for u, t in zip(idx, range(R.shape[0])):
-                overlay[u] = R[t]
+        model = _shallow_copy(state.model)
+        model.partial_fit_users(np.asarray(idx, np.int64), R)
         self.fold_ins += len(keys)
         self._generation += 1
         return ServingState(model=model, users=users, items=state.items, version=state.version,
                             generation=self._generation, path=state.path, loaded_at=state.loaded_at,
-                            popular=state.popular, overlay=overlay)
+                            popular=state.popular, like_value=state.like_value)
 
     @staticmethod
     def _row(base: ServingState, u: int, events, state: ServingState) -> sp.csr_matrix:

@@ -6,10 +6,9 @@ models; fold-in and hot swap build a new ServingState and publish it with one as
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from .ids import RawIds
 
@@ -24,16 +23,12 @@ class ServingState:
     path: str
     loaded_at: float
     popular: np.ndarray  # item indices by training popularity, for the cold-start fallback
-    # Neighbourhood models without partial_fit_users: histories folded in by the service itself.
-    overlay: dict = field(default_factory=dict)
+    like_value: float  # what the page sends for "like": the largest training value
 
-    def history_row(self, u: int) -> sp.csr_matrix:
-        """The user's current interactions as a 1 x n_items row (overlay first, then the model's)."""
-        if u in self.overlay:
-            return self.overlay[u]
-        if u < self.model.n_users:
-            return self.model.user_items_[u]
-        return sp.csr_matrix((1, self.model.n_items), dtype=np.float32)
+
+def like_value(model) -> float:
+    values = model.user_items_.data
+    return float(values.max()) if values.size else 1.0
 
 
 def popularity(model) -> np.ndarray:
