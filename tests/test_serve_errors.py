@@ -195,3 +195,13 @@ def test_fuzzed_bodies_never_get_a_5xx(strict, path, body):
     assert r.status_code < 500, (path, body, r.text)
     if r.status_code >= 400:
         assert "error" in r.json()
+
+
+def test_a_popularity_model_is_served_and_unsupported_requests_are_4xx(tmp_path):
+    path = tmp_path / "pop.npz"
+    turborec.Popularity().fit(turborec.synthetic(60, 30, 500, seed=13)).save(path)
+    with Server(path, f"sqlite:///{tmp_path / 'ev.db'}", tmp_path) as s, s.client(headers=AUTH) as c:
+        assert len(c.get("/v1/users/1/recommendations", params={"k": 3, "explain": True}).json()["items"]) == 3
+        error_of(c.get("/v1/items/1/similar"), 422, "not_supported")
+        assert c.post("/v1/feedback", json={"user": "new", "item": 2, "value": 5}).json()["folded"] is True
+        assert c.get("/v1/users/new/recommendations").json()["source"] == "model"

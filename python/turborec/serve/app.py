@@ -138,6 +138,11 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
         code = {400: "bad_json", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return _error(ApiError(exc.status_code, code, str(exc.detail)))
 
+    @app.exception_handler(NotImplementedError)
+    async def _unsupported(request, exc: NotImplementedError):
+        return _error(ApiError(422, "not_supported", f"the served model does not support this request "
+                                                     f"({type(holder.state.model).__name__})"))
+
     @app.exception_handler(Exception)
     async def _internal(request, exc: Exception):
         log.error("internal error on %s %s: %s", request.method, request.url.path, type(exc).__name__)

@@ -38,7 +38,7 @@ def file_version(path: str) -> str:
 
 
 def can_fold_in(model) -> bool:
-    return hasattr(model, "partial_fit_users") and type(model)._fold_in is not turborec.Recommender._fold_in
+    return hasattr(model, "partial_fit_users")
 
 
 def _shallow_copy(model):
@@ -124,7 +124,11 @@ class ModelHolder:
             rows.append(row)
         R = sp.vstack(rows, format="csr").astype(np.float32)
         model = _shallow_copy(state.model)
-        model.partial_fit_users(np.asarray(idx, np.int64), R)
+        try:
+            model.partial_fit_users(np.asarray(idx, np.int64), R)
+        except NotImplementedError:  # a model without fold-in: the events wait for the next retrain
+            log.warning("%s cannot fold in feedback; it is stored for the next retrain", type(model).__name__)
+            return state
         self.fold_ins += len(keys)
         self._generation += 1
         return ServingState(model=model, users=users, items=state.items, version=state.version,
