@@ -205,3 +205,14 @@ def test_a_popularity_model_is_served_and_unsupported_requests_are_4xx(tmp_path)
         error_of(c.get("/v1/items/1/similar"), 422, "not_supported")
         assert c.post("/v1/feedback", json={"user": "new", "item": 2, "value": 5}).json()["folded"] is True
         assert c.get("/v1/users/new/recommendations").json()["source"] == "model"
+
+
+def test_the_token_can_come_from_a_file(model_file, tmp_path):
+    secret = tmp_path / "token"
+    secret.write_text("file-token-abcdef123\n")
+    with Server(model_file, f"sqlite:///{tmp_path / 'ev.db'}", tmp_path, "--token-file", secret, token=None) as s:
+        event = {"user": 1, "item": 2}
+        ok = httpx.post(s.url + "/v1/feedback", json=event, headers={"Authorization": "Bearer file-token-abcdef123"})
+        assert ok.status_code == 200
+        error_of(httpx.post(s.url + "/v1/feedback", json=event, headers=AUTH), 403, "forbidden")
+        assert "file-token-abcdef123" not in s.logs()
