@@ -81,14 +81,9 @@ class ModelHolder:
         Raises ValueError/OSError (and keeps the current model) if the file cannot be loaded."""
         with self._lock:
             new = self._load(path)
-            self._base = new
-            old, self.state = self.state, new
-            try:
-                users, last = self.store.users_since(0)
-                self.state = self._folded(new, users)
-            except Exception:
-                self.state = old
-                raise
+            users, last = self.store.users_since(0)
+            folded = self._folded(new, users, base=new)  # readers keep the old model until this is ready
+            self._base, self.state = new, folded
             self.folded_through = max(self.folded_through, last)
             self.swaps += 1
             self._on_publish(self.state, None, True)
@@ -104,10 +99,10 @@ class ModelHolder:
     def _fold_locked(self, user_keys):
         if not user_keys:
             return
-        self.state = self._folded(self.state, user_keys)
+        self.state = self._folded(self.state, user_keys, base=self._base)
         self._on_publish(self.state, user_keys, False)
 
-    def _folded(self, state: ServingState, user_keys) -> ServingState:
+    def _folded(self, state: ServingState, user_keys, *, base: ServingState) -> ServingState:
         if not user_keys or not can_fold_in(state.model):
             return state
         history = self.store.history(list(user_keys))
@@ -115,7 +110,6 @@ class ModelHolder:
         if not keys:
             return state
         users = state.users.with_new(keys)
-        base = self._base
         rows, idx = [], []
         for k in keys:
             u = users.get(k)
