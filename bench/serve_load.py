@@ -38,8 +38,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(cmd, port, log):
-    env = dict(os.environ, TURBOREC_SERVE_TOKEN=TOKEN)
+def start(cmd, port, log, **extra_env):
+    env = dict(os.environ, TURBOREC_SERVE_TOKEN=TOKEN, **extra_env)
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -138,11 +138,14 @@ def main(argv=None) -> dict:
         print(f"model: MF {args.users} users x {args.items} items x {args.factors} factors "
               f"({time.perf_counter() - t0:.1f} s to build)", flush=True)
         log = open(os.path.join(tmp, "servers.log"), "wb")
-        tp, bp = free_port(), free_port()
+        tp, bp, bp1 = free_port(), free_port(), free_port()
         ours = start([sys.executable, "-m", "turborec.serve", "serve", "--model", model, "--events",
                       f"sqlite:///{tmp}/events.db", "--port", str(tp), "--cache-size", "0", "--log-level", "warning",
                       "--max-batch", str(max(args.batch_users, 100))], tp, log)
         base = start([sys.executable, str(HERE / "serve_baseline.py"), model, str(bp)], bp, log)
+        # the same baseline with single-threaded BLAS: on a busy machine BLAS threads can cost more than they give
+        base1 = start([sys.executable, str(HERE / "serve_baseline.py"), model, str(bp1)], bp1, log,
+                      OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
         rnd = random.Random(0)
         phases = []
         try:
@@ -153,6 +156,8 @@ def main(argv=None) -> dict:
             phases.append(("single-user recommend, turborec", "req", tp,
                            lambda: request("GET", f"/v1/users/{user()}/recommendations?k={k}"), 1))
             phases.append(("single-user recommend, numpy baseline", "req", bp,
+                           lambda: request("GET", f"/rec/{user()}?k={k}"), 1))
+            phases.append(("single-user recommend, numpy baseline, 1 BLAS thread", "req", bp1,
                            lambda: request("GET", f"/rec/{user()}?k={k}"), 1))
             nb = args.batch_users
             phases.append((f"batch recommend ({nb} users/request), turborec", "users", tp,
@@ -178,7 +183,7 @@ def main(argv=None) -> dict:
             print(f"{args.seconds:g} s per phase, {args.concurrency} keep-alive clients (4 for multi-user requests), "
                   f"load generator on the same {os.cpu_count()} cores as the servers; load average before: "
                   f"{load_avg:.1f} (shared machine: timings are noisy)", flush=True)
-            print(f"{'phase':58s} {'units/s':>10s} {'req/s':>8s} {'p50 ms':>8s} {'p95 ms':>8s} {'p99 ms':>8s}  statuses")
+            print(f"{'phase':60s} {'units/s':>10s} {'req/s':>8s} {'p50 ms':>8s} {'p95 ms':>8s} {'p99 ms':>8s}  statuses")
             for name, unit, port, make, per in phases:
                 # big requests: a few in flight are enough to keep a server busy (more only queue)
                 clients = args.concurrency if per == 1 else min(args.concurrency, 4)
@@ -187,10 +192,10 @@ def main(argv=None) -> dict:
                 r["clients"] = clients
                 r.update(phase=name, unit=unit)
                 results.setdefault("phases", []).append(r)
-                print(f"{name:58s} {r['units_per_s']:10.0f} {r['per_s']:8.0f} {r['p50_ms']:8.2f} {r['p95_ms']:8.2f} "
+                print(f"{name:60s} {r['units_per_s']:10.0f} {r['per_s']:8.0f} {r['p50_ms']:8.2f} {r['p95_ms']:8.2f} "
                       f"{r['p99_ms']:8.2f}  {r['statuses']}", flush=True)
         finally:
-            for p in (ours, base):
+            for p in (ours, base, base1):
                 p.terminate()
                 p.wait(timeout=30)
             log.close()
