@@ -216,3 +216,15 @@ def test_the_token_can_come_from_a_file(model_file, tmp_path):
         assert ok.status_code == 200
         error_of(httpx.post(s.url + "/v1/feedback", json=event, headers=AUTH), 403, "forbidden")
         assert "file-token-abcdef123" not in s.logs()
+
+
+def test_serve_cli_reports_a_bad_model_file_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "junk.npz").write_bytes(b"junk")
+    for model in (tmp_path / "missing.npz", tmp_path / "junk.npz"):
+        r = subprocess.run([sys.executable, "-m", "turborec.serve", "serve", "--model", str(model), "--events",
+                            f"sqlite:///{tmp_path / 'ev.db'}"], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 2 and "Traceback" not in r.stderr and r.stderr.count("\n") == 1, r.stderr
+        assert not (tmp_path / "ev.db").exists()  # nothing created for a server that cannot start

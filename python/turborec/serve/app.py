@@ -90,6 +90,7 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
             raise ValueError(f"{name} must be an int >= 1, got {v!r}")
     limits = Limits(max_k=max_k, max_batch=max_batch, max_body_bytes=max_body_bytes)
     auth = BearerAuth(resolve_token(token, token_file))
+    turborec.persistence.info(model_path)  # a missing or foreign file fails before any store is created
     store = EventStore(events_url, sqlite_synchronous=sqlite_synchronous)
     cache = ResultCache(cache_size)
     metrics_ref: list = []
