@@ -183,7 +183,8 @@ def main(argv=None) -> dict:
             print(f"{args.seconds:g} s per phase, {args.concurrency} keep-alive clients (4 for multi-user requests), "
                   f"load generator on the same {os.cpu_count()} cores as the servers; load average before: "
                   f"{load_avg:.1f} (shared machine: timings are noisy)", flush=True)
-            print(f"{'phase':60s} {'units/s':>10s} {'req/s':>8s} {'p50 ms':>8s} {'p95 ms':>8s} {'p99 ms':>8s}  statuses")
+            print(f"{'phase':60s} {'units/s':>10s} {'req/s':>8s} {'p50 ms':>8s} {'p95 ms':>8s} {'p99 ms':>8s}"
+                  "  statuses")
             for name, unit, port, make, per in phases:
                 # big requests: a few in flight are enough to keep a server busy (more only queue)
                 clients = args.concurrency if per == 1 else min(args.concurrency, 4)

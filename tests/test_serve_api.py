@@ -157,7 +157,8 @@ def test_unknown_items_are_stored_for_the_next_retrain(http, server):
     assert r.status_code == 200
     assert r.json()["results"][0]["item_known"] is False
     with sqlite3.connect(server.db) as conn:
-        rows = conn.execute("SELECT user_id, value FROM turborec_events WHERE item_id = ?", ("brand-new-item",)).fetchall()
+        rows = conn.execute("SELECT user_id, value FROM turborec_events WHERE item_id = ?",
+                            ("brand-new-item",)).fetchall()
     assert rows == [("u3", 4.0)]
     assert http.get("/v1/users/u3/recommendations").status_code == 200
 

@@ -15,8 +15,8 @@ from serve_support import TOKEN, Server  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="needs chromium and chromedriver "
-                                                                  "(apt-get install chromium chromium-driver; .ci/serve.sh)")
+pytestmark = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="needs chromium and chromedriver (apt-get "
+                                                                  "install chromium chromium-driver; .ci/serve.sh)")
 
 
 @pytest.fixture

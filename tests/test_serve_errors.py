@@ -175,7 +175,8 @@ def test_open_reads_and_disabled_writes_without_a_token(model_file, tmp_path):
         error_of(httpx.post(s.url + "/v1/admin/reload", json={}), 403, "writes_disabled")
 
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats(allow_nan=False, allow_infinity=False)
+json_values = st.recursive(st.none() | st.booleans() | st.integers(-10**20, 10**20)
+                           | st.floats(allow_nan=False, allow_infinity=False)
                            | st.text(max_size=20),
                            lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
                                                                                        max_size=4), max_leaves=12)

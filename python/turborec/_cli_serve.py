@@ -38,7 +38,8 @@ def run(args) -> int:
 
         app = create_app(args.model, events_url=args.events, token_file=args.token_file,
                          protect_reads=args.protect_reads, cold_start=args.cold_start, max_k=args.max_k,
-                         max_batch=args.max_batch, max_body_bytes=args.max_body_bytes, cache_size=args.cache_size, poll_interval=args.poll_interval,
+                         max_batch=args.max_batch, max_body_bytes=args.max_body_bytes, cache_size=args.cache_size,
+                         poll_interval=args.poll_interval,
                          sqlite_synchronous=args.sqlite_synchronous)
     except (ImportError, OSError, ValueError, KeyError) as err:
         print(f"turborec serve: {err}", file=sys.stderr)

@@ -53,9 +53,9 @@ class EventStore:
             kwargs.update(pool_pre_ping=True, pool_size=8, max_overflow=8)
         self.engine = sa.create_engine(url, **kwargs)
         if self.is_sqlite:
-            if synchronous := sqlite_synchronous.upper():
-                if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
-                    raise ValueError(f"sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA, got {sqlite_synchronous!r}")
+            synchronous = str(sqlite_synchronous).upper()
+            if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+                raise ValueError(f"sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA, got {sqlite_synchronous!r}")
 
             @sa.event.listens_for(self.engine, "connect")
             def _pragmas(dbapi_conn, _record):
@@ -103,7 +103,8 @@ class EventStore:
         with self.engine.begin() as conn:
             existing = {}
             for lo in range(0, len(keys), 500):
-                rows = conn.execute(sa.select(t.c.idempotency_key, t.c.id).where(t.c.idempotency_key.in_(keys[lo:lo + 500])))
+                chunk = keys[lo:lo + 500]
+                rows = conn.execute(sa.select(t.c.idempotency_key, t.c.id).where(t.c.idempotency_key.in_(chunk)))
                 existing.update(dict(rows.all()))
             out: list = [None] * len(events)
             fresh, fresh_pos, seen_in_batch = [], [], {}
@@ -123,7 +124,8 @@ class EventStore:
             ids = []
             if fresh:
                 if self.engine.dialect.insert_executemany_returning:
-                    ids = list(conn.execute(t.insert().returning(t.c.id, sort_by_parameter_order=True), fresh).scalars())
+                    insert = t.insert().returning(t.c.id, sort_by_parameter_order=True)
+                    ids = list(conn.execute(insert, fresh).scalars())
                 else:
                     ids = [conn.execute(t.insert(), row).inserted_primary_key[0] for row in fresh]
             for pos, i in zip(fresh_pos, ids):

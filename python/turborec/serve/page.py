@@ -35,7 +35,8 @@ async function api(path, opts) {
 function reasonText(reason) {
   if (!reason) return "";
   if (reason.kind === "factors")
-    return "top factors: " + reason.factors.map(f => "#" + f.factor + " (" + f.contribution.toFixed(3) + ")").join(", ");
+    return "top factors: " +
+      reason.factors.map(f => "#" + f.factor + " (" + f.contribution.toFixed(3) + ")").join(", ");
   if (reason.kind === "neighbours" && reason.because_of)
     return reason.because_of.length ? "because of: " + reason.because_of.map(b => b.item).join(", ") : "";
   if (reason.kind === "neighbours" && reason.similar_users)
