@@ -182,6 +182,30 @@ class IdMap:
             return int(dense[0])
         return dense
 
+    def index_text(self, text: str) -> int:
+        """The dense index of an id typed as text (a command line, a URL): tried as an int, then a
+        float, then as the string itself, against this map's ids; KeyError when none matches."""
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
+        candidates = []
+        for convert in (int, float):
+            try:
+                candidates.append(convert(text))
+            except ValueError:
+                pass
+        candidates.append(text)
+        kind = self._ids.dtype.kind
+        for value in candidates:
+            if kind in "iub" and not isinstance(value, int):
+                continue
+            if kind == "f" and isinstance(value, str):
+                continue
+            dense = int(self._lookup(_query_array(value)[0])[0])
+            if dense >= 0:
+                return dense
+        examples = ", ".join(str(v.item() if isinstance(v, np.generic) else v) for v in self._ids[:3])
+        raise KeyError(f"{self._kind} {text!r} is not known (there are {len(self):,} {self._kind}s, e.g. {examples})")
+
     def unknown(self, raw_ids) -> np.ndarray:
         """The raw ids of ``raw_ids`` this map does not know, in their order (an array)."""
         query, _ = _query_array(raw_ids)

@@ -13,15 +13,14 @@ needed only for database URLs other than SQLite files (``pip install turborec[da
 
 from __future__ import annotations
 
-import numbers
 import os
 
 import numpy as np
 import scipy.sparse as sp
 
 from .._validation import as_csr
-from ._assemble import DUPLICATES, _assemble, _check_duplicates, _check_implicit_value
-from ._columns import _factorize, _first_bad, _pandas, _plain, _ratings_array, _timestamps_array
+from ._assemble import _assemble, _check_duplicates, _check_implicit_value
+from ._columns import _factorize, _pandas, _ratings_array, _timestamps_array
 from .delimited import _read_delimited
 from .idmap import IdMap
 from .sql import TABLE_RE, _connection, _split_table, _sqlite_select

@@ -13,8 +13,6 @@ import shutil
 import zipfile
 from pathlib import Path
 
-import numpy as np
-import scipy.sparse as sp
 
 from .interactions import Interactions
 

@@ -50,14 +50,14 @@ def _guess_columns(columns, path):
     if found["user"] is None or found["item"] is None or found["user"] == found["item"]:
         raise _FileProblem(f"cannot tell which columns of {path!r} hold users and items (columns: "
                          f"{', '.join(map(str, columns))}); name them user,item,rating[,timestamp] or pass "
-                         "--columns USER,ITEM[,RATING[,TIMESTAMP]]")
+                         "columns='USER,ITEM[,RATING[,TIMESTAMP]]' (--columns on the command line)")
     return found
 
 
 def _parse_columns(spec: str):
     parts = [p.strip() for p in spec.split(",")]
     if not 2 <= len(parts) <= 4 or not all(parts):
-        raise _FileProblem(f"--columns expects USER,ITEM[,RATING[,TIMESTAMP]] (names or 0-based positions), "
+        raise _FileProblem(f"columns expects USER,ITEM[,RATING[,TIMESTAMP]] (names or 0-based positions), "
                          f"got {spec!r}")
     values = [int(p) if p.isdigit() else p for p in parts] + [None] * (4 - len(parts))
     return dict(zip(("user", "item", "rating", "timestamp"), values))
@@ -204,7 +204,8 @@ def read_ratings(path, columns=None, duplicates="error") -> RatingsFile:
         else:
             raise _FileProblem(f"{path!r} has one column; expected user,item[,rating[,timestamp]]")
     if not header and any(isinstance(c, str) for c in spec.values() if c is not None):
-        raise _FileProblem(f"{path!r} has no header line: give --columns as 0-based positions, e.g. 0,1,2")
+        raise _FileProblem(f"{path!r} has no header line: give columns as 0-based positions, e.g. 0,1,2 "
+                           "(--columns on the command line)")
     kwargs = dict(sep=sep, header=header, duplicates=duplicates)
     with _user_errors(f"cannot read {path!r}", dup_hint):
         try:
