@@ -10,6 +10,8 @@ Subcommands::
     turborec evaluate  --data FILE --model mf|itemknn|userknn|popularity [--param ...]
                        [--split random|per-user|leave-one-out|temporal|kfold] [--folds 5] [-k 10]
     turborec info      model.npz
+    turborec serve     --model model.npz [--events URL] [--host H] [--port P]   (the 'serve' extra)
+    turborec retrain   --events URL --model model.npz --out next.npz
     turborec --version
 
 Ratings files: CSV or TSV with a header naming the user, item and (optionally) rating and
@@ -34,6 +36,7 @@ import traceback
 import turborec
 
 from ._common import DEMO_SIZE, MODEL_NAMES, SPLITS, UsageError, parse_params, read_ratings
+from . import retrain, serve
 from .commands import dense_id, run_evaluate, run_info, run_recommend, run_similar, run_train
 from .demo import run_demo
 
@@ -124,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="describe a saved model file")
     info.add_argument("path", metavar="MODEL.npz")
     info.set_defaults(func=run_info)
+
+    serve.add_parser(sub)  # turborec serve / retrain: the HTTP service (the 'serve' extra)
+    retrain.add_parser(sub)
     return parser
 
 
