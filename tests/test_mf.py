@@ -133,6 +133,50 @@ def test_early_stopping_restores_the_best_epoch(rng):
     assert np.sqrt(np.mean(err ** 2)) == pytest.approx(stop.best, rel=1e-5)
 
 
+def test_early_stopping_is_the_default_with_validation(rng):
+    R = low_rank_ratings(rng, 100, 80, 0.3, noise=0.5)
+    train, test = turborec.random_split(R, 0.3, seed=1)
+    kw = dict(factors=32, epochs=60, seed=0, lr=0.2, reg=0.0)  # overfits: validation RMSE turns up
+    model = MatrixFactorization(patience=2, **kw).fit(train, validation=test)
+    scores = [h["validation_rmse"] for h in model.history_]
+    assert len(scores) < 60 and model.best_epoch_ == int(np.argmin(scores))
+    assert len(scores) == model.best_epoch_ + 1 + 2  # stopped after `patience` epochs without improvement
+    users = np.repeat(np.arange(R.shape[0], dtype=np.int32), np.diff(test.indptr))
+    kept = np.sqrt(np.mean((model.predict(users, test.indices) - test.data) ** 2))
+    assert kept == pytest.approx(model.best_score_, rel=1e-5) and model.best_score_ == pytest.approx(min(scores))
+    # the kept model is the one a fit of best_epoch_ + 1 epochs gives
+    again = MatrixFactorization(**{**kw, "epochs": model.best_epoch_ + 1}).fit(train)
+    np.testing.assert_array_equal(again.user_factors, model.user_factors)
+    # off: every epoch, the last one kept; without validation: nothing to report
+    full = MatrixFactorization(early_stopping=False, **kw).fit(train, validation=test)
+    assert len(full.history_) == 60 and full.best_epoch_ is None
+    plain = MatrixFactorization(**kw).fit(train)
+    assert len(plain.history_) == 60 and plain.best_epoch_ is None
+
+
+def test_early_stopping_keeps_the_best_epoch_when_training_ends_first(rng):
+    R = low_rank_ratings(rng, 100, 80, 0.3, noise=0.5)
+    train, test = turborec.random_split(R, 0.3, seed=1)
+    probe = MatrixFactorization(factors=32, epochs=60, seed=0, lr=0.2, reg=0.0, early_stopping=False).fit(
+        train, validation=test)
+    scores = [h["validation_rmse"] for h in probe.history_]
+    best = int(np.argmin(scores))
+    # the run ends one epoch after the best one, before patience runs out: the best is put back
+    model = MatrixFactorization(factors=32, epochs=best + 2, seed=0, lr=0.2, reg=0.0, patience=5).fit(
+        train, validation=test)
+    assert model.best_epoch_ == best and len(model.history_) == best + 2
+    users = np.repeat(np.arange(R.shape[0], dtype=np.int32), np.diff(test.indptr))
+    kept = np.sqrt(np.mean((model.predict(users, test.indices) - test.data) ** 2))
+    assert kept == pytest.approx(scores[best], rel=1e-5)
+
+
+@pytest.mark.parametrize("bad", [{"patience": 0}, {"patience": 1.5}, {"early_stopping": "yes"}])
+def test_early_stopping_parameters_are_checked(rng, bad):
+    R = low_rank_ratings(rng, 20, 15, 0.3)
+    with pytest.raises((TypeError, ValueError), match=next(iter(bad))):
+        MatrixFactorization(**bad).fit(R)
+
+
 def test_callbacks_can_stop(rng):
     R = low_rank_ratings(rng, 40, 30, 0.3)
     model = MatrixFactorization(factors=4, epochs=10, seed=0).fit(R, callbacks=[lambda m, e, row: e == 2])
@@ -219,8 +263,10 @@ def test_bpr_learns_a_ranking(rng):
     ids, _ = model.recommend(np.arange(400), 10)
     hits = np.mean([np.isin(ids[u], test[u].indices).any() for u in range(400) if test[u].nnz])
     assert hits > 0.3
-    again = MatrixFactorization(factors=16, epochs=15, loss="bpr", seed=0, n_threads=1).fit(train)
+    # same seed, one thread, the same validation (so the same early-stopping decision): same model
+    again = MatrixFactorization(factors=16, epochs=15, loss="bpr", seed=0, n_threads=1).fit(train, validation=test)
     np.testing.assert_array_equal(again.item_factors, model.item_factors)
+    assert again.best_epoch_ == model.best_epoch_ == int(np.argmax(auc))
 
 
 def test_bpr_fold_in_ranks_the_users_items_high(rng):

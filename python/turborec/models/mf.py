@@ -74,10 +74,15 @@ class EarlyStopping:
             return False
         self.wait += 1
         if self.wait >= self.patience:
-            if self.restore_best:
-                model._restore(self._snapshot)
+            self.finish(model)
             return True
         return False
+
+    def finish(self, model) -> None:
+        """After the last epoch: put back the best epoch's model if a later one is in place."""
+        if self.restore_best and self.wait > 0 and getattr(self, "_snapshot", None) is not None:
+            model._restore(self._snapshot)
+            self.wait = 0
 
 
 class MatrixFactorization(Recommender):
@@ -120,6 +125,13 @@ class MatrixFactorization(Recommender):
         Everything random (initialisation, grid, order, negatives) comes from it; None draws one.
     verbose : bool
         A tqdm progress bar with the loss per epoch.
+    early_stopping : bool
+        With ``fit(..., validation=...)``: stop when the validation score (RMSE, or AUC for BPR) has
+        not improved for ``patience`` epochs and keep the best epoch's model (``best_epoch_``,
+        ``best_score_``). Free: the validation score is computed per epoch anyway. Without
+        validation data it does nothing. False trains every epoch and keeps the last.
+    patience : int >= 1
+        Epochs without improvement before stopping.
     """
 
     _saved_attributes = ("_P", "_Q", "_user_meta", "_item_meta", "global_mean_", "rating_range_", "seed_", "grid_",
@@ -127,7 +139,7 @@ class MatrixFactorization(Recommender):
 
     def __init__(self, factors=64, epochs=20, *, loss="squared", lr=None, reg=None, reg_bias=None,
                  lr_schedule="adagrad", decay=0.1, init_std=0.1, biased=True, clip=None, grid=None, n_threads=0,
-                 seed=None, verbose=False):
+                 seed=None, verbose=False, early_stopping=True, patience=3):
         self.factors = factors
         self.epochs = epochs
         self.loss = loss
@@ -143,6 +155,8 @@ class MatrixFactorization(Recommender):
         self.n_threads = n_threads
         self.seed = seed
         self.verbose = verbose
+        self.early_stopping = early_stopping
+        self.patience = patience
 
     # ---- parameters -------------------------------------------------------------------------
 
@@ -167,6 +181,10 @@ class MatrixFactorization(Recommender):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
         if lr == 0:
             raise ValueError("lr must be > 0")
+        if not isinstance(self.early_stopping, bool):
+            raise TypeError(f"early_stopping must be a bool, got {self.early_stopping!r}")
+        if isinstance(self.patience, bool) or not isinstance(self.patience, numbers.Integral) or self.patience < 1:
+            raise ValueError(f"patience must be an int >= 1, got {self.patience!r}")
         if self.clip not in (None, False) and not (isinstance(self.clip, (tuple, list)) and len(self.clip) == 2):
             raise ValueError(f"clip must be None, False or a (low, high) pair, got {self.clip!r}")
         return float(lr), float(reg), float(reg_bias)
@@ -176,6 +194,12 @@ class MatrixFactorization(Recommender):
 
     def _after_load(self):
         super()._after_load()
+        self.best_epoch_ = self.best_score_ = None  # not saved: derived from history_ as fit chose it
+        key = "validation_auc" if self.loss == "bpr" else "validation_rmse"
+        scores = [row.get(key) for row in self.history_ or ()]
+        if self.early_stopping and scores and all(v is not None for v in scores):
+            self.best_epoch_ = int(np.argmax(scores) if self.loss == "bpr" else np.argmin(scores))
+            self.best_score_ = float(scores[self.best_epoch_])
         d = int(self.factors)
         dpad = -(-d // _PAD) * _PAD
         for name, shape in (("_P", (self.n_users, dpad)), ("_Q", (self.n_items, dpad)),
@@ -191,8 +215,11 @@ class MatrixFactorization(Recommender):
         ``(users, items, values)`` triple of arrays.
 
         validation: held-out ratings in the same forms (same shape); its RMSE (squared loss) or
-        sampled AUC (BPR) is recorded per epoch in ``history_``. callbacks: callables
-        ``f(model, epoch, history_row) -> bool``; True stops training (see :class:`EarlyStopping`).
+        sampled AUC (BPR) is recorded per epoch in ``history_``, and with ``early_stopping`` (the
+        default) training stops after ``patience`` epochs without improvement and the best epoch's
+        model is kept: ``best_epoch_`` (0-based) and ``best_score_`` report it (None without
+        validation). callbacks: callables ``f(model, epoch, history_row) -> bool``; True stops
+        training (see :class:`EarlyStopping`).
         """
         return super().fit(self._as_matrix(R, None), validation=validation, callbacks=callbacks)
 
@@ -234,6 +261,12 @@ class MatrixFactorization(Recommender):
                              user_sorted=not bpr)
         positives = (R.indptr.astype(np.int64), R.indices) if bpr else (None, None)
         val = self._validation_pairs(validation, R.shape, rng)
+        callbacks = list(callbacks or ())
+        stoppers = [cb for cb in callbacks if isinstance(cb, EarlyStopping)]
+        if val is not None and self.early_stopping and not stoppers:
+            monitor = "validation_auc" if bpr else "validation_rmse"
+            stoppers = [EarlyStopping(monitor, patience=int(self.patience))]
+            callbacks.append(stoppers[0])
         self.history_ = []
         progress = None
         if self.verbose:
@@ -264,6 +297,11 @@ class MatrixFactorization(Recommender):
         finally:
             if progress is not None:
                 progress.close()
+        for stop in stoppers:
+            stop.finish(self)
+        self.best_epoch_ = self.best_score_ = None
+        if stoppers and self.history_:
+            self.best_epoch_, self.best_score_ = int(stoppers[0].best_epoch), float(stoppers[0].best)
 
     def _state(self):
         return _core.SgdStateArrays(self._P, self._Q, self._user_meta, self._item_meta)
