@@ -177,3 +177,17 @@ def test_cli_tune(tmp_path, capsys):
     assert "nope" in capsys.readouterr().err
     missing = parser.parse_args(["tune", "--data", str(tmp_path / "none.csv"), "--model", "mf", "--grid", "reg=1"])
     assert _cli_tune.run(missing) == 2
+
+
+def test_readme_model_selection_example_runs():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "GridSearch(" in b)
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    search, halving, mf = namespace["search"], namespace["halving"], namespace["mf"]
+    assert len(search.results_) == 6 and search.best_model_.is_fitted
+    assert halving.best_params_["epochs"] == 27
+    assert mf.best_epoch_ is not None and len(mf.history_) <= 100
