@@ -191,3 +191,28 @@ def test_readme_model_selection_example_runs():
     assert len(search.results_) == 6 and search.best_model_.is_fitted
     assert halving.best_params_["epochs"] == 27
     assert mf.best_epoch_ is not None and len(mf.history_) <= 100
+
+
+def test_grid_search_properties_hypothesis():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    R = ratings(8, 30, 20, 0.4)
+
+    @settings(max_examples=12, deadline=None)
+    @given(ks=st.lists(st.integers(1, 25), min_size=1, max_size=3),
+           shrink=st.lists(st.sampled_from([0.0, 10.0, 100.0]), min_size=1, max_size=2, unique=True),
+           metric=st.sampled_from(["rmse", "mae", "ndcg"]))
+    def check(ks, shrink, metric):
+        grid = {"k": ks, "shrinkage": shrink}
+        s = GridSearch(ItemKNN(), grid, metric=metric, folds=2, seed=0, refit=False).fit(R)
+        t = s.results_
+        assert len(t) == len(ks) * len(shrink)
+        means = t[f"mean_{metric}"].to_numpy()
+        best = means.min() if metric != "ndcg" else means.max()
+        assert s.best_score_ == best and t.loc[s.best_index_, f"rank_{metric}"] == 1
+        assert s.best_index_ == int(np.flatnonzero(means == best)[0])  # ties: the first in grid order
+        better = means < means[:, None] if metric != "ndcg" else means > means[:, None]
+        np.testing.assert_array_equal(t[f"rank_{metric}"].to_numpy(), 1 + better.sum(axis=1))
+
+    check()

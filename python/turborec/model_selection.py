@@ -75,7 +75,10 @@ class _Estimator:
             self.names = set(estimator.get_params())
         elif callable(estimator):
             self.template, self.factory = None, estimator
-            probe = estimator()
+            try:
+                probe = estimator()  # the parameters a candidate may set are the default model's
+            except TypeError as err:
+                raise TypeError(f"estimator: a factory must be callable without arguments too ({err})") from None
             if not (hasattr(probe, "get_params") and hasattr(probe, "fit")):
                 raise TypeError("estimator: a factory must return a turborec model (with get_params and fit), "
                                 f"got {type(probe).__name__}")
@@ -297,7 +300,8 @@ class GridSearch(_Search):
     ----------
     estimator : turborec model or callable
         An unfitted model whose parameters seed every candidate (``model.clone().set_params(**c)``),
-        or a factory ``f(**params) -> model`` (e.g. the class itself).
+        or a factory ``f(**params) -> model`` (e.g. the class itself; ``f()`` must work too: its
+        model's ``get_params()`` names the parameters a candidate may set).
     param_grid : dict or list of dicts
         ``{name: [values, ...]}``: every combination is a candidate; a list of such dicts searches
         their union (as scikit-learn's GridSearchCV).

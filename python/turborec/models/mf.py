@@ -119,6 +119,8 @@ class MatrixFactorization(Recommender):
         deviation of the training ratings (regularisation follows the rating scale) with
         ``reg_exponent`` 0.5: measured against LIBMF and Surprise SVD on real and generated data
         of many shapes in bench/mf_defaults_quality.py. Data with very little noise wants less.
+        An explicit ``reg`` is used as given, times ``n^-reg_exponent`` per update: for Surprise's
+        or LIBMF's per-update meaning (e.g. ``reg=0.02``) also pass ``reg_exponent=0``.
     reg_exponent : float in [0, 1], optional
         How regularisation scales with a row's rating count n (squared loss): each update of the
         row applies ``reg * n^-reg_exponent``, so the row's penalty per epoch is
