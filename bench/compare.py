@@ -191,7 +191,7 @@ def run_all(args) -> dict:
     H.BUDGET_S = args.budget if args.budget is not None else (3.0 if quick else 60.0)
     cfg = turborec.config()
     n_cpus = cfg["available_cpus"]
-    main_threads = turborec._threads.resolve_threads(args.threads)
+    main_threads = turborec.effective_threads(args.threads)
     scale_threads = [int(x) for x in args.scaling_threads.split(",")] if args.scaling_threads else thread_counts(n_cpus)
     keys = list(TASK_KEYS) if not args.only else [k.strip() for k in args.only.split(",") if k.strip()]
     unknown = [k for k in keys if k not in TASK_KEYS]

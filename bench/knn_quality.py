@@ -100,7 +100,7 @@ def run(quick: bool = False, threads: int = 0, repeats: int = 3, scale: float = 
     (the dataset has one size). turborec's times are the median of `repeats` passes over the folds;
     Surprise's (single-threaded) one pass.
     """
-    threads = turborec._threads.resolve_threads(threads)
+    threads = turborec.effective_threads(threads)
     metrics = metrics or (["cosine"] if quick else ["cosine", "pearson"])
     variants = variants or (["basic", "baseline"] if quick else list(VARIANTS))
     max_folds = max_folds or (1 if quick else None)
@@ -148,7 +148,7 @@ def run_ranking(quick: bool = False, threads: int = 0, repeats: int = 3, scale: 
     from _harness import timed
     from similarity_speed import normalised, padded, scipy_graph, scipy_recommend, set_agreement
 
-    threads = turborec._threads.resolve_threads(threads)
+    threads = turborec.effective_threads(threads)
     data_dir = data or DEFAULT_DATA
     if not (Path(data_dir) / "ratings.csv").is_file():
         print(f"  MovieLens latest-small not found at {data_dir}: skipped (pass --data or set TURBOREC_DATASETS)")

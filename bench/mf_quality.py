@@ -66,7 +66,7 @@ def run(quick: bool = False, threads: int = 0, repeats: int = 3, scale: float = 
     quick: the first fold only. `scale` is ignored. turborec's times are the median of `repeats`
     passes over the folds; Surprise's (single-threaded) one pass.
     """
-    threads = turborec._threads.resolve_threads(threads)
+    threads = turborec.effective_threads(threads)
     loaded = load_folds(data, folds, max_folds or (1 if quick else None))
     if loaded is None:
         return []

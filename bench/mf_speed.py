@@ -85,7 +85,7 @@ def bounds(updates_per_s: float, peak_gflops: float, bandwidth_gbs: float, traff
 
 
 def run(quick: bool = False, threads: int = 0, repeats: int = 1, scale: float = 1.0) -> list[Row]:
-    threads = turborec._threads.resolve_threads(threads)
+    threads = turborec.effective_threads(threads)
     scale = scale / 16 if quick else scale
     train, test = explicit_data(scale)
     n = train.nnz
@@ -164,7 +164,7 @@ def run(quick: bool = False, threads: int = 0, repeats: int = 1, scale: float = 
 
 
 def run_bpr(quick: bool = False, threads: int = 0, repeats: int = 1, scale: float = 1.0) -> list[Row]:
-    threads = turborec._threads.resolve_threads(threads)
+    threads = turborec.effective_threads(threads)
     scale = scale / 16 if quick else scale
     data = turborec.synthetic(int(200_000 * scale), int(50_000 * max(scale, 1 / 16) ** 0.5), int(10_000_000 * scale),
                               rank=16, implicit=True, seed=1)

@@ -152,7 +152,7 @@ def padded(G: sp.csr_matrix, k: int, self_cols: np.ndarray | None = None) -> tup
 def run(quick: bool = False, threads: int = 0, repeats: int = 3, scale: float = 1.0) -> list[Row]:
     from threadpoolctl import threadpool_limits
 
-    threads = turborec._threads.resolve_threads(threads)
+    threads = turborec.effective_threads(threads)
     scale = scale / 16 if quick else scale
     R = dataset(scale)
     X = R.T.tocsr()  # items x users
@@ -242,7 +242,7 @@ def run_recommend(quick: bool = False, threads: int = 0, repeats: int = 3, scale
     baseline (on a sample of users) and implicit's ItemItemRecommender on the same neighbours."""
     from threadpoolctl import threadpool_limits
 
-    threads = turborec._threads.resolve_threads(threads)
+    threads = turborec.effective_threads(threads)
     R = dataset((1 / 16 if quick else 1.0) * scale)
     users = np.arange(min(R.shape[0], 100_000), dtype=np.int32)
     task = f"ItemKNN recommend top-10, {users.size:,} users ({R.shape[0]:,}x{R.shape[1]:,})"

@@ -87,7 +87,7 @@ def run(quick: bool = False, threads: int = 0, repeats: int = 3, scale: float = 
     """The task's rows (turborec and every installed contender). `scale` multiplies the queries."""
     from threadpoolctl import threadpool_limits
 
-    threads = turborec._threads.resolve_threads(threads)
+    threads = turborec.effective_threads(threads)
     n, m, d, k = int((10_000 if quick else 100_000) * scale), 50_000, 64, 10
     rng = np.random.default_rng(0)
     q = rng.standard_normal((n, d), dtype=np.float32)

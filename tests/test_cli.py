@@ -220,12 +220,14 @@ def test_parse_params():
 
 
 def test_guess_columns():
-    assert cli._guess_columns(["UserID", "Movie_ID", "Rating", "Timestamp"], "f") == {
+    from turborec.data.sniff import _guess_columns
+
+    assert _guess_columns(["UserID", "Movie_ID", "Rating", "Timestamp"], "f") == {
         "user": "UserID", "item": "Movie_ID", "rating": "Rating", "timestamp": "Timestamp"}
-    assert cli._guess_columns(["customer_id", "product_id"], "f") == {
+    assert _guess_columns(["customer_id", "product_id"], "f") == {
         "user": "customer_id", "item": "product_id", "rating": None, "timestamp": None}
-    with pytest.raises(cli.UsageError, match="--columns"):
-        cli._guess_columns(["x", "y"], "f")
+    with pytest.raises(ValueError, match="--columns"):
+        _guess_columns(["x", "y"], "f")
 
 
 def test_dense_id():
@@ -240,9 +242,9 @@ def test_dense_id():
 def test_popularity_baseline_contract():
     data = turborec.synthetic(50, 20, 300, seed=0)
     train, test = turborec.per_user_split(data, 0.2, seed=0)
-    row = turborec.evaluate(cli._Popularity(), train, test, 5).iloc[0]
+    row = turborec.evaluate(turborec.Popularity(), train, test, 5).iloc[0]
     counts = np.bincount(train.matrix.indices, minlength=20)
-    ids, _ = cli._Popularity().fit(train).recommend([0], 20, exclude_seen=False)
+    ids, _ = turborec.Popularity().fit(train).recommend([0], 20, exclude_seen=False)
     assert list(counts[ids[0]]) == sorted(counts, reverse=True)
     assert 0 < row["precision"] <= 1 and np.isfinite(row["rmse"])
 

@@ -44,8 +44,10 @@ def _interactions(rng, ids):
 def _assert_same_state(a, b):
     assert type(a) is type(b)
     assert a.get_params() == b.get_params()
-    for name in ("user_items_",) + a._saved_attributes:
-        x, y = getattr(a, name), getattr(b, name)
+    state_a, state_b = a._saved_state(a._live), b._saved_state(b._live)
+    assert sorted(state_a) == sorted(("user_items_",) + a._saved_attributes) == sorted(state_b)
+    for name in state_a:
+        x, y = state_a[name], state_b[name]
         if sp.issparse(x):
             assert type(x) is type(y) and x.shape == y.shape
             for part in ("data", "indices", "indptr"):

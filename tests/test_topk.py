@@ -154,11 +154,11 @@ def test_topk_exclude_out_of_range_index_is_refused():
 
 def test_compiled_module_refuses_silent_conversion():
     with pytest.raises(TypeError):
-        turborec._core.topk(np.zeros((2, 2), np.float64), 1, None, None, 1)
+        turborec._core.topk(np.zeros((2, 2), np.float64), 1, None, 1)
     with pytest.raises(TypeError):
-        turborec._core.topk(np.zeros((4, 4), np.float32)[:, ::2], 1, None, None, 1)
+        turborec._core.topk(np.zeros((4, 4), np.float32)[:, ::2], 1, None, 1)
     with pytest.raises(ValueError, match="k must be >= 1"):
-        turborec._core.topk(np.zeros((2, 2), np.float32), 0, None, None, 1)
+        turborec._core.topk(np.zeros((2, 2), np.float32), 0, None, 1)
 
 
 # ---- topk_dot -----------------------------------------------------------------------------------

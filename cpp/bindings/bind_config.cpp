@@ -38,7 +38,9 @@ void bind_config(py::module_& m) {
   m.def(
       "set_simd_active", [](const std::string& level) { set_active_simd_level(parse_simd_level(level)); },
       py::arg("level"), "Select the SIMD level (scalar, avx2, avx512); it cannot exceed simd_supported().");
-  m.def("default_threads", &default_thread_count, "Threads a kernel uses when n_threads is 0.");
+  m.def("default_threads", &default_thread_count,
+        "Threads for n_threads=0: OMP_NUM_THREADS when set, else available_cpus() (1 without OpenMP).");
+  m.def("available_cpus", &available_cpus, "Cores this process may run on: CPU affinity capped by a cgroup quota.");
 }
 
 }  // namespace turborec::bind

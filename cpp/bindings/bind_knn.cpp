@@ -8,26 +8,24 @@ namespace turborec::bind {
 
 namespace {
 
-CsrArrays csr_values(const py::tuple& t, const char* name) {
-  require(t.size() == 5, std::string(name) + ": expected (indptr, indices, data, n_rows, n_cols)");
-  if (!py::isinstance<carray<int32_t>>(t[1]) || !py::isinstance<carray<float>>(t[2]))
-    throw py::type_error(std::string(name) + ": indices must be contiguous int32 and data float32");
-  return CsrArrays{t[0].cast<py::array>(), t[1].cast<carray<int32_t>>(), t[2].cast<carray<float>>(), t[3].cast<int64_t>(),
-                   t[4].cast<int64_t>()};
+KnnVariant parse_variant(const std::string& v) {
+  if (v == "basic") return KnnVariant::basic;
+  if (v == "mean") return KnnVariant::mean;
+  if (v == "baseline") return KnnVariant::baseline;
+  throw py::value_error("variant must be 'basic', 'mean' or 'baseline', got '" + v + "'");
 }
 
 py::tuple knn_predict_binding(const py::tuple& similarity, const py::tuple& ratings, const carray<int32_t>& targets,
-                              const carray<int32_t>& others, int k, int min_k, int variant,
+                              const carray<int32_t>& others, int k, int min_k, const std::string& variant,
                               const std::optional<carray<float>>& target_mean, float global_mean,
                               const carray<float>& target_bias, const carray<float>& other_bias, int n_threads) {
-  const CsrArrays S = csr_values(similarity, "similarity"), M = csr_values(ratings, "ratings");
+  const CsrArrays S = csr_arg(similarity, "similarity"), M = csr_arg(ratings, "ratings");
   require(targets.ndim() == 1 && others.ndim() == 1 && targets.shape(0) == others.shape(0),
           "targets and others must be 1-d arrays of the same length");
-  require(variant >= 0 && variant <= 2, "variant must be 0 (basic), 1 (mean) or 2 (baseline)");
   KnnPredictOptions o;
   o.k = k;
   o.min_k = min_k;
-  o.variant = static_cast<KnnVariant>(variant);
+  o.variant = parse_variant(variant);
   o.target_mean = optional_floats(target_mean, S.n_rows, "target_mean");
   o.global_mean = global_mean;
   require(target_bias.ndim() == 1 && target_bias.shape(0) == S.n_rows, "target_bias: one per target");
@@ -49,7 +47,7 @@ py::tuple knn_predict_binding(const py::tuple& similarity, const py::tuple& rati
 }
 
 py::tuple als_baselines_binding(const py::tuple& ratings, float reg_user, float reg_item, int epochs) {
-  const CsrArrays R = csr_values(ratings, "ratings");
+  const CsrArrays R = csr_arg(ratings, "ratings");
   require(epochs >= 0, "epochs must be >= 0");
   carray<float> bu(R.n_rows), bi(R.n_cols);
   float mu = 0.0f;

@@ -47,7 +47,21 @@ SgdGrid make_grid(const carray<int32_t>& users, const carray<int32_t>& items, co
   return sgd_make_grid(u, i, v, n, n_users, n_items, G, seed, user_sorted);
 }
 
-double epoch_binding(const SgdGrid& grid, StateArrays arrays, int factors, float mu, int loss, int schedule, float lr,
+SgdLoss parse_loss(const std::string& v) {
+  if (v == "squared") return SgdLoss::squared;
+  if (v == "bpr") return SgdLoss::bpr;
+  throw py::value_error("loss must be 'squared' or 'bpr', got '" + v + "'");
+}
+
+SgdSchedule parse_schedule(const std::string& v) {
+  if (v == "constant") return SgdSchedule::constant;
+  if (v == "adagrad") return SgdSchedule::adagrad;
+  if (v == "decay") return SgdSchedule::decay;
+  throw py::value_error("lr_schedule must be 'constant', 'adagrad' or 'decay', got '" + v + "'");
+}
+
+double epoch_binding(const SgdGrid& grid, StateArrays arrays, int factors, float mu, const std::string& loss,
+                     const std::string& schedule, float lr,
                      float reg, float reg_bias, float decay, bool biased, uint64_t seed,
                      const std::optional<carray<int64_t>>& pos_indptr, const std::optional<carray<int32_t>>& pos_indices,
                      int epoch, int n_threads) {
@@ -55,11 +69,9 @@ double epoch_binding(const SgdGrid& grid, StateArrays arrays, int factors, float
   require(arrays.P.shape(0) == static_cast<int64_t>(grid.user_group.size()) &&
               arrays.Q.shape(0) == static_cast<int64_t>(grid.item_group.size()),
           "the factor tables do not match the grid's users and items");
-  require(loss == 0 || loss == 1, "loss must be 0 (squared) or 1 (bpr)");
-  require(schedule >= 0 && schedule <= 2, "schedule must be 0 (constant), 1 (adagrad) or 2 (decay)");
   SgdOptions o;
-  o.loss = static_cast<SgdLoss>(loss);
-  o.schedule = static_cast<SgdSchedule>(schedule);
+  o.loss = parse_loss(loss);
+  o.schedule = parse_schedule(schedule);
   o.lr = lr;
   o.reg = reg;
   o.reg_bias = reg_bias;

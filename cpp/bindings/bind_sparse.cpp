@@ -94,12 +94,18 @@ py::tuple padded_to_csr_binding(const carray<int32_t>& ids, const carray<float>&
   return csr_to_tuple(std::move(m));
 }
 
-bool is_canonical_binding(const py::tuple& a, int n_threads) {
-  const CsrArrays arr = csr_arg(a, "matrix", false);
-  return with_csr(arr, "matrix", [&](auto view) {
+// (pattern, problem): pattern "canonical", "unsorted" or "invalid"; problem says what and where.
+// A broken indptr length or end raises ValueError("<name>: ...") from with_csr.
+py::tuple check_csr_binding(const py::tuple& a, const std::string& name, int n_threads) {
+  const CsrArrays arr = csr_arg(a, name.c_str(), false);
+  const int64_t stored = arr.indices.shape(0);
+  CsrCheck c;
+  with_csr(arr, name.c_str(), [&](auto view) {
     py::gil_scoped_release release;
-    return is_canonical(view, n_threads);
+    c = check_csr(view, stored, n_threads);
   });
+  static const char* names[] = {"canonical", "unsorted", "invalid"};
+  return py::make_tuple(names[static_cast<int>(c.pattern)], c.problem);
 }
 
 py::array_t<float> row_norms_binding(const py::tuple& a, int n_threads) {
@@ -130,8 +136,8 @@ py::array_t<float> scale_rows_binding(const py::tuple& a, const carray<float>& s
 }  // namespace
 
 void bind_sparse(py::module_& m) {
-  m.def("csr_is_canonical", &is_canonical_binding, py::arg("matrix"), py::arg("n_threads"),
-        "Whether every row's column indices strictly increase (sorted, no duplicates).");
+  m.def("check_csr", &check_csr_binding, py::arg("matrix"), py::arg("name"), py::arg("n_threads"),
+        "The one CSR pattern check: ('canonical' | 'unsorted' | 'invalid', what is wrong and where).");
   m.def("csr_row_norms", &row_norms_binding, py::arg("matrix"), py::arg("n_threads"), "L2 norm of every row.");
   m.def("csr_scale_rows", &scale_rows_binding, py::arg("matrix"), py::arg("scale").noconvert(), py::arg("n_threads"),
         "The data of the matrix with each row multiplied by scale[row].");

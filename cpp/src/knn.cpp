@@ -42,8 +42,8 @@ void knn_predict(const CsrView<PtrS>& S, const CsrView<PtrM>& M, const int32_t* 
     throw std::invalid_argument("similarity must be square and match the rating matrix's columns");
   if (o.variant == KnnVariant::mean && !o.target_mean) throw std::invalid_argument("variant mean needs target means");
   if (!o.target_bias || !o.other_bias) throw std::invalid_argument("baselines are required (fallback)");
-  check_csr_pattern(S, "similarity");
-  check_csr_pattern(M, "ratings");
+  require_canonical(S, "similarity", n_threads);
+  require_canonical(M, "ratings", n_threads);
   for (int64_t p = 0; p < n_pairs; ++p)
     if (targets[p] < 0 || targets[p] >= S.n_rows || others[p] < 0 || others[p] >= M.n_rows)
       throw std::invalid_argument("pair " + std::to_string(p) + " is out of range");

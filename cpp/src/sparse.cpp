@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
+#include <string>
 
 #include "turborec/threading.hpp"
 
@@ -56,23 +58,55 @@ CsrMatrix transpose(const CsrView<Ptr>& a, int n_threads, const int32_t* row_ord
 }
 
 template <class Ptr>
-bool is_canonical(const CsrView<Ptr>& a, int n_threads) {
-  if (a.n_rows >= 0 && a.indptr[0] != 0) return false;
-  std::vector<uint8_t> bad(static_cast<size_t>(resolve_threads(n_threads)), 0);
+CsrCheck check_csr(const CsrView<Ptr>& a, int64_t stored, int n_threads) {
+  CsrCheck out;
+  if (a.n_rows < 0 || a.n_cols < 0) return {CsrPattern::invalid, "negative shape"};
+  if (a.indptr[0] != 0) return {CsrPattern::invalid, "indptr[0] must be 0"};
+  if (static_cast<int64_t>(a.indptr[a.n_rows]) > stored)
+    return {CsrPattern::invalid, "indptr[-1] exceeds the number of stored entries"};
+  // Per thread: the first row with each kind of problem (rows are visited in order within a chunk).
+  const int threads = resolve_threads(n_threads);
+  std::vector<int64_t> first_invalid(static_cast<size_t>(threads), -1), first_unsorted(static_cast<size_t>(threads), -1);
   parallel_chunks(a.n_rows, 16384, n_threads, [&](int tid, int64_t lo, int64_t hi) {
-    for (int64_t r = lo; r < hi && !bad[tid]; ++r) {
+    for (int64_t r = lo; r < hi; ++r) {
       const int64_t b = a.row_begin(r), e = a.row_end(r);
-      if (e < b) bad[tid] = 1;
-      for (int64_t p = b + 1; p < e; ++p)
-        if (a.indices[p - 1] >= a.indices[p]) {
-          bad[tid] = 1;
-          break;
-        }
+      bool invalid = e < b;
+      bool unsorted = false;
+      for (int64_t p = b; p < e && !invalid; ++p) {
+        const int32_t c = a.indices[p];
+        if (c < 0 || c >= a.n_cols) invalid = true;
+        else if (p > b && a.indices[p - 1] >= c) unsorted = true;
+      }
+      if (invalid && (first_invalid[tid] < 0 || r < first_invalid[tid])) first_invalid[tid] = r;
+      if (unsorted && (first_unsorted[tid] < 0 || r < first_unsorted[tid])) first_unsorted[tid] = r;
     }
   });
-  for (uint8_t b : bad)
-    if (b) return false;
-  return true;
+  auto first = [](const std::vector<int64_t>& rows) {
+    int64_t best = -1;
+    for (int64_t r : rows)
+      if (r >= 0 && (best < 0 || r < best)) best = r;
+    return best;
+  };
+  if (const int64_t r = first(first_invalid); r >= 0) {
+    const int64_t b = a.row_begin(r), e = a.row_end(r);
+    if (e < b) return {CsrPattern::invalid, "indptr decreases at row " + std::to_string(r)};
+    for (int64_t p = b; p < e; ++p) {
+      const int32_t c = a.indices[p];
+      if (c < 0 || c >= a.n_cols)
+        return {CsrPattern::invalid, "row " + std::to_string(r) + " has column index " + std::to_string(c) +
+                                         " outside [0, " + std::to_string(a.n_cols) + ")"};
+    }
+  }
+  if (const int64_t r = first(first_unsorted); r >= 0)
+    return {CsrPattern::unsorted,
+            "column indices of row " + std::to_string(r) + " are not strictly increasing (unsorted or duplicated)"};
+  return out;
+}
+
+template <class Ptr>
+void require_canonical(const CsrView<Ptr>& a, const char* what, int n_threads) {
+  const CsrCheck c = check_csr(a, a.nnz(), n_threads);
+  if (c.pattern != CsrPattern::canonical) throw std::invalid_argument(std::string(what) + ": " + c.problem);
 }
 
 template <class Ptr>
@@ -98,8 +132,10 @@ std::vector<float> scale_rows(const CsrView<Ptr>& a, const float* scale, int n_t
   return out;
 }
 
-template bool is_canonical(const CsrView<int32_t>&, int);
-template bool is_canonical(const CsrView<int64_t>&, int);
+template CsrCheck check_csr(const CsrView<int32_t>&, int64_t, int);
+template CsrCheck check_csr(const CsrView<int64_t>&, int64_t, int);
+template void require_canonical(const CsrView<int32_t>&, const char*, int);
+template void require_canonical(const CsrView<int64_t>&, const char*, int);
 template std::vector<float> row_norms(const CsrView<int32_t>&, int);
 template std::vector<float> row_norms(const CsrView<int64_t>&, int);
 template std::vector<float> scale_rows(const CsrView<int32_t>&, const float*, int);

@@ -242,7 +242,7 @@ struct Context {
 
 template <class Ptr>
 ProductOperand prepare_operand(const CsrView<Ptr>& y, const float* scale, int n_threads) {
-  check_csr_pattern(y, "Y");
+  require_canonical(y, "Y", n_threads);
   if (y.n_rows >= INT32_MAX) throw std::invalid_argument("Y: at most 2^31 - 2 candidates");
   ProductOperand op;
   const int64_t n_y = y.n_rows;
@@ -279,8 +279,8 @@ void sparse_product_topk(const CsrView<Ptr>& a, const ProductOperand& y, const C
     throw std::invalid_argument("A has " + std::to_string(a.n_cols) + " columns but the candidates have " +
                                 std::to_string(y.b.n_rows));
   if (o.jaccard && (!o.a_sizes || !o.y_sizes)) throw std::invalid_argument("jaccard needs row sizes");
-  check_csr_pattern(a, "A");
-  if (exclude) check_csr_pattern(*exclude, "exclude");
+  require_canonical(a, "A", n_threads);
+  if (exclude) require_canonical(*exclude, "exclude", n_threads);
   const int64_t n_y = y.n_y();
   Context<Ptr> ctx{a, y, exclude, o, kernels(),
                    o.has_threshold ? o.threshold : -std::numeric_limits<float>::infinity(), {}, {}};

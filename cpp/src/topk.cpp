@@ -29,28 +29,10 @@ int heap_reorder(float* vals, int32_t* ids, int k) {
 }
 
 template <class Ptr>
-void check_csr_pattern(const CsrView<Ptr>& csr, const char* what) {
-  if (csr.indptr[0] != 0) throw std::invalid_argument(std::string(what) + ": indptr[0] must be 0");
-  for (int64_t r = 0; r < csr.n_rows; ++r) {
-    const int64_t b = csr.row_begin(r), e = csr.row_end(r);
-    if (e < b) throw std::invalid_argument(std::string(what) + ": indptr decreases at row " + std::to_string(r));
-    for (int64_t p = b; p < e; ++p) {
-      const int32_t c = csr.indices[p];
-      if (c < 0 || c >= csr.n_cols)
-        throw std::invalid_argument(std::string(what) + ": row " + std::to_string(r) + " has column index " +
-                                    std::to_string(c) + " outside [0, " + std::to_string(csr.n_cols) + ")");
-      if (p > b && csr.indices[p - 1] >= c)
-        throw std::invalid_argument(std::string(what) + ": column indices of row " + std::to_string(r) +
-                                    " are not strictly increasing (unsorted or duplicated)");
-    }
-  }
-}
-
-template <class Ptr>
 void topk_dense(const float* scores, int64_t n, int64_t m, int k, const CsrView<Ptr>* exclude,
                 int32_t* out_ids, float* out_scores, int n_threads) {
   if (k < 1) throw std::invalid_argument("k must be >= 1");
-  if (exclude) check_csr_pattern(*exclude, "exclude");
+  if (exclude) require_canonical(*exclude, "exclude", n_threads);
   const KernelTable& K = kernels();
   std::vector<int64_t> nan_rows(static_cast<size_t>(resolve_threads(n_threads)), -1);
   // Rows are independent; ~64K scores per chunk keeps scheduling overhead negligible.
@@ -83,8 +65,6 @@ void topk_dense(const float* scores, int64_t n, int64_t m, int k, const CsrView<
                                 " contains NaN; NaN cannot be ranked (use -inf for 'never recommend')");
 }
 
-template void check_csr_pattern(const CsrView<int32_t>&, const char*);
-template void check_csr_pattern(const CsrView<int64_t>&, const char*);
 template void topk_dense(const float*, int64_t, int64_t, int, const CsrView<int32_t>*, int32_t*, float*, int);
 template void topk_dense(const float*, int64_t, int64_t, int, const CsrView<int64_t>*, int32_t*, float*, int);
 

@@ -1,6 +1,9 @@
-// Fused matrix product + top-k: items are packed once into SIMD panels, then each thread takes
-// chunks of queries and streams the panels through L2-sized blocks, updating heaps tile by tile.
+// Fused matrix product + top-k: items are packed once into SIMD panels (PackedItems, kept by the
+// model), then each thread takes chunks of queries and streams the panels through L2-sized blocks,
+// updating heaps tile by tile.
 #include <algorithm>
+#include <climits>
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -12,40 +15,54 @@
 
 namespace turborec {
 
-namespace {
-// 64-byte aligned float buffer (std::vector<float> only guarantees 16 bytes).
-struct AlignedFloats {
-  explicit AlignedFloats(size_t n) : n_(n), p_(static_cast<float*>(::operator new[](n * sizeof(float) + 64))) {}
-  ~AlignedFloats() { ::operator delete[](p_); }
-  AlignedFloats(const AlignedFloats&) = delete;
-  AlignedFloats& operator=(const AlignedFloats&) = delete;
-  float* data() { return reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(p_) + 63) & ~uintptr_t(63)); }
-  size_t size() const { return n_; }
-
- private:
-  size_t n_;
-  float* p_;
-};
-}  // namespace
-
-template <class Ptr>
-void topk_dot(const float* queries, int64_t n, const float* items, int64_t m, int d,
-              const float* item_bias, const CsrView<Ptr>* exclude, int k, int32_t* out_ids,
-              float* out_scores, int n_threads) {
-  if (k < 1) throw std::invalid_argument("k must be >= 1");
-  if (d < 1) throw std::invalid_argument("queries and items need at least one column");
-  if (exclude) check_csr_pattern(*exclude, "exclude");
-  const KernelTable& K = kernels();
+PackedItems::PackedItems(const float* items, int64_t m, int d, const float* item_bias, int n_threads)
+    : m_(m), d_(d), level_(active_simd_level()) {
+  if (d < 1) throw std::invalid_argument("items need at least one column");
+  if (m < 0 || m >= INT32_MAX) throw std::invalid_argument("items: at most 2^31 - 2 rows");
+  const KernelTable& K = kernels_for(level_);
   const int64_t nr = K.dot_nr;
   const int64_t n_panels = (m + nr - 1) / nr;
-
-  AlignedFloats packed(static_cast<size_t>(n_panels * nr * d));
-  AlignedFloats bias(static_cast<size_t>(n_panels * nr));
+  floats_ = static_cast<size_t>(n_panels * nr) * static_cast<size_t>(d + 1);
+  // 64-byte aligned (operator new only promises 16): the panels are streamed by aligned vector loads.
+  raw_ = static_cast<float*>(::operator new[](floats_ * sizeof(float) + 64));
+  panels_ = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(raw_) + 63) & ~uintptr_t(63));
+  bias_ = panels_ + static_cast<size_t>(n_panels * nr) * static_cast<size_t>(d);
   parallel_chunks(n_panels, 256, n_threads, [&](int, int64_t b, int64_t e) {
     const int64_t m_end = std::min(m, e * nr);
-    K.dot_pack_items(items + b * nr * d, m_end - b * nr, d, packed.data() + b * nr * d);
+    K.dot_pack_items(items + b * nr * d, m_end - b * nr, d, panels_ + b * nr * d);
   });
-  for (int64_t j = 0; j < n_panels * nr; ++j) bias.data()[j] = (item_bias && j < m) ? item_bias[j] : 0.0f;
+  for (int64_t j = 0; j < n_panels * nr; ++j) bias_[j] = (item_bias && j < m) ? item_bias[j] : 0.0f;
+}
+
+PackedItems::~PackedItems() { ::operator delete[](raw_); }
+
+void PackedItems::unpack(float* items, float* item_bias) const {
+  const int64_t nr = kernels_for(level_).dot_nr;
+  for (int64_t j = 0; j < m_; ++j) {
+    const float* panel = panels_ + (j / nr) * nr * d_;
+    for (int t = 0; t < d_; ++t) items[j * d_ + t] = panel[t * nr + j % nr];
+    item_bias[j] = bias_[j];
+  }
+}
+
+template <class Ptr>
+void topk_dot(const float* queries, int64_t n, const PackedItems& items, const CsrView<Ptr>* exclude, int k,
+              int32_t* out_ids, float* out_scores, int n_threads) {
+  if (k < 1) throw std::invalid_argument("k must be >= 1");
+  const int64_t m = items.n_items();
+  const int d = items.dim();
+  if (exclude) {
+    if (exclude->n_rows != n || exclude->n_cols != m) throw std::invalid_argument("exclude: shape must be (queries, items)");
+    require_canonical(*exclude, "exclude", n_threads);
+  }
+  if (items.level() != active_simd_level()) {  // the SIMD level changed since packing: repack for this call
+    std::vector<float> rows(static_cast<size_t>(m) * d), bias(static_cast<size_t>(m));
+    items.unpack(rows.data(), bias.data());
+    const PackedItems repacked(rows.data(), m, d, bias.data(), n_threads);
+    topk_dot(queries, n, repacked, exclude, k, out_ids, out_scores, n_threads);
+    return;
+  }
+  const KernelTable& K = kernels();
 
   // Query chunks: big enough to reuse each L2 block of items many times, small enough that the
   // packed queries stay in L2 and several chunks exist per thread for load balance.
@@ -72,7 +89,7 @@ void topk_dot(const float* queries, int64_t n, const float* items, int64_t m, in
         excl_len[q] = 0;
       }
     }
-    const bool ok = K.dot_topk(queries + b * d, nq, packed.data(), m, d, bias.data(), excl, excl_len, k,
+    const bool ok = K.dot_topk(queries + b * d, nq, items.panels(), m, d, items.bias(), excl, excl_len, k,
                                out_scores + b * k, out_ids + b * k, qbuf.data());
     if (!ok && (bad_row[tid] < 0 || b < bad_row[tid])) bad_row[tid] = b;
     for (int64_t q = b; q < e; ++q) heap_reorder(out_scores + q * k, out_ids + q * k, k);
@@ -83,9 +100,7 @@ void topk_dot(const float* queries, int64_t n, const float* items, int64_t m, in
                                   std::to_string(r) + "; rescale queries or items");
 }
 
-template void topk_dot(const float*, int64_t, const float*, int64_t, int, const float*, const CsrView<int32_t>*,
-                       int, int32_t*, float*, int);
-template void topk_dot(const float*, int64_t, const float*, int64_t, int, const float*, const CsrView<int64_t>*,
-                       int, int32_t*, float*, int);
+template void topk_dot(const float*, int64_t, const PackedItems&, const CsrView<int32_t>*, int, int32_t*, float*, int);
+template void topk_dot(const float*, int64_t, const PackedItems&, const CsrView<int64_t>*, int, int32_t*, float*, int);
 
 }  // namespace turborec

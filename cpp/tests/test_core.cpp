@@ -83,7 +83,8 @@ void test_topk_every_level(SimdLevel level) {
   std::vector<float> q(static_cast<size_t>(n * d)), it(static_cast<size_t>(m * d));
   for (auto& x : q) x = static_cast<float>(static_cast<int>(rng() % 5) - 2);
   for (auto& x : it) x = static_cast<float>(static_cast<int>(rng() % 5) - 2);
-  topk_dot(q.data(), n, it.data(), m, d, nullptr, &ex, k, ids.data(), out.data(), 2);
+  const PackedItems packed(it.data(), m, d, nullptr, 2);
+  topk_dot(q.data(), n, packed, &ex, k, ids.data(), out.data(), 2);
   ok = true;
   for (int64_t r = 0; r < n; ++r) {
     std::vector<float> row(static_cast<size_t>(m));

@@ -12,12 +12,13 @@ import os as _os
 if "OMP_WAIT_POLICY" not in _os.environ and "GOMP_SPINCOUNT" not in _os.environ:
     _os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
 
-from . import _core  # noqa: E402
+from . import _kernels  # noqa: E402
 from ._config import config, get_simd_level, set_simd_level, show_config, simd_level, supported_simd_levels
 from ._config import _apply_env_simd
+from ._threads import available_cpus, default_threads, effective_threads
 from . import datasets, metrics, persistence, similarity, split
-from .data import Interactions
-from .models import EarlyStopping, ItemKNN, MatrixFactorization, NotFittedError, UserKNN
+from .data import IdMap, Interactions, read_ratings
+from .models import EarlyStopping, ItemKNN, MatrixFactorization, NotFittedError, Popularity, Recommender, UserKNN
 from .datasets import download_movielens, load_movielens, synthetic
 from .evaluation import cross_validate, evaluate
 from .persistence import load
@@ -27,14 +28,21 @@ from .topk import topk, topk_dot
 from . import model_selection
 from .model_selection import GridSearch, RandomSearch, SuccessiveHalving
 
-__version__ = _core.__version__
+__version__ = _kernels.version
 
 _apply_env_simd()
 del _apply_env_simd
 
 __all__ = [
     "__version__",
+    "IdMap",
     "Interactions",
+    "Popularity",
+    "Recommender",
+    "available_cpus",
+    "default_threads",
+    "effective_threads",
+    "read_ratings",
     "EarlyStopping",
     "ItemKNN",
     "MatrixFactorization",

@@ -11,14 +11,10 @@ Uses only the public API (turborec.model_selection). Exit status 2 for bad input
 from __future__ import annotations
 
 import ast
-import os
 import sys
 
 MODELS = ("mf", "itemknn", "userknn")
 SEARCHES = ("grid", "random", "halving")
-_USER = ("user", "userid", "user_id", "uid")
-_ITEM = ("item", "itemid", "item_id", "movieid", "movie_id", "product_id", "iid")
-_RATING = ("rating", "score", "value", "stars")
 
 
 class _Usage(Exception):
@@ -55,42 +51,17 @@ def _pairs(items, flag: str, many: bool) -> dict:
 
 
 def _load(path: str, columns):
-    import turborec
+    from turborec.data import read_ratings
 
-    if not os.path.exists(path):
-        raise _Usage(f"data file {path!r} does not exist")
-    if os.path.isdir(path) or os.path.basename(path) in ("ratings.dat", "u.data"):
-        return turborec.load_movielens(path)
-    with open(path, encoding="utf-8", errors="replace") as f:
-        header = f.readline()
-    sep = "\t" if "\t" in header else ","
-    fields = [h.strip().strip('"') for h in header.rstrip("\r\n").split(sep)]
-    if columns:
-        spec = [c.strip() for c in columns.split(",")]
-        spec = [int(c) if c.isdigit() else c for c in spec]
-        has_header = not all(isinstance(c, int) for c in spec)
-    else:
-        low = [f.lower() for f in fields]
-        pick = lambda names: next((fields[low.index(n)] for n in names if n in low), None)  # noqa: E731
-        spec = [pick(_USER), pick(_ITEM), pick(_RATING)]
-        has_header = spec[0] is not None and spec[1] is not None
-        if not has_header:
-            spec = [0, 1, 2 if len(fields) > 2 else None]
-    spec += [None] * (3 - len(spec))
-    kwargs = dict(sep=sep, header=has_header)
-    try:
-        return turborec.Interactions.from_csv(path, spec[0], spec[1], spec[2], **kwargs)
-    except ValueError as err:
-        if "string_ids" not in str(err):
-            raise
-        return turborec.Interactions.from_csv(path, spec[0], spec[1], spec[2], string_ids=True, **kwargs)
+    return read_ratings(path, columns)
 
 
 def add_parser(subparsers):
     p = subparsers.add_parser("tune", help="cross-validated parameter search (grid, random, successive halving)",
                               description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", required=True, metavar="FILE", help="ratings CSV/TSV (user,item[,rating]) or MovieLens dir")
-    p.add_argument("--columns", metavar="U,I[,R]", help="column names or 0-based positions when the guess fails")
+    p.add_argument("--data", required=True, metavar="FILE",
+                   help="ratings CSV/TSV (user,item[,rating[,timestamp]]), Parquet, or a MovieLens file or directory")
+    p.add_argument("--columns", metavar="U,I[,R[,T]]", help="column names or 0-based positions when the guess fails")
     p.add_argument("--model", required=True, choices=MODELS)
     p.add_argument("--grid", "-g", action="append", metavar="NAME=V1,V2", help="values to search (repeatable)")
     p.add_argument("--param", "-p", action="append", metavar="NAME=VALUE", help="a fixed parameter (repeatable)")
@@ -129,8 +100,8 @@ def _run(args) -> int:
     both = sorted(set(grid) & set(fixed))
     if both:
         raise _Usage(f"{both} given both as --grid and --param")
-    data = _load(args.data, args.columns)
-    explicit = not bool((data.matrix.data == data.matrix.data[0]).all()) if data.nnz else True
+    ratings = _load(args.data, args.columns)
+    data, explicit = ratings.data, ratings.explicit
     metric = args.metric or ("rmse" if explicit else "ndcg")
     cls = {"mf": turborec.MatrixFactorization, "itemknn": turborec.ItemKNN, "userknn": turborec.UserKNN}[args.model]
     if args.model == "mf" and not explicit and "loss" not in fixed and "loss" not in grid:

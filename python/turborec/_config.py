@@ -8,7 +8,7 @@ import sys
 import warnings
 from typing import Iterator
 
-from . import _core
+from . import _kernels
 from ._threads import available_cpus, default_threads
 
 SIMD_LEVELS = ("scalar", "avx2", "avx512")
@@ -16,13 +16,13 @@ SIMD_LEVELS = ("scalar", "avx2", "avx512")
 
 def supported_simd_levels() -> list[str]:
     """Every level this CPU and build can run, lowest first (what the tests iterate over)."""
-    best = SIMD_LEVELS.index(_core.simd_supported())
+    best = SIMD_LEVELS.index(_kernels.simd_supported())
     return list(SIMD_LEVELS[: best + 1])
 
 
 def get_simd_level() -> str:
     """The SIMD level the kernels use now."""
-    return _core.simd_active()
+    return _kernels.simd_active()
 
 
 def set_simd_level(level: str) -> None:
@@ -34,7 +34,7 @@ def set_simd_level(level: str) -> None:
     """
     if level not in SIMD_LEVELS:
         raise ValueError(f"level must be one of {SIMD_LEVELS}, got {level!r}")
-    _core.set_simd_active(level)
+    _kernels.set_simd_active(level)
 
 
 @contextlib.contextmanager
@@ -65,20 +65,20 @@ def _apply_env_simd() -> None:
             stacklevel=3,
         )
         requested = supported[-1]
-    _core.set_simd_active(requested)
+    _kernels.set_simd_active(requested)
 
 
 def config() -> dict:
     """The facts :func:`show_config` prints, as a dict."""
     return {
-        "version": _core.__version__,
+        "version": _kernels.version,
         "python": sys.version.split()[0],
-        "compiler": _core.compiler,
-        "openmp": bool(_core.has_openmp),
-        "simd_compiled": _core.simd_compiled,
-        "simd_supported": _core.simd_supported(),
-        "simd_active": _core.simd_active(),
-        "native_build": bool(_core.native_build),
+        "compiler": _kernels.compiler,
+        "openmp": _kernels.has_openmp,
+        "simd_compiled": _kernels.simd_compiled,
+        "simd_supported": _kernels.simd_supported(),
+        "simd_active": _kernels.simd_active(),
+        "native_build": _kernels.native_build,
         "available_cpus": available_cpus(),
         "default_threads": default_threads(),
     }

@@ -7,6 +7,24 @@ import numpy
 import numpy.typing
 import typing
 __all__: list[str]
+class PackedItems:
+    """
+    Item vectors (+ bias) packed once into the SIMD panels topk_dot streams; immutable, shareable across threads.
+    """
+    def __init__(self, items: numpy.typing.NDArray[numpy.float32], item_bias: numpy.typing.NDArray[numpy.float32] | None, n_threads: typing.SupportsInt | typing.SupportsIndex) -> None:
+        ...
+    @property
+    def dim(self) -> int:
+        ...
+    @property
+    def n_items(self) -> int:
+        ...
+    @property
+    def nbytes(self) -> int:
+        ...
+    @property
+    def simd_level(self) -> str:
+        ...
 class SparseOperand:
     """
     Candidates prepared for sparse_topk: Y transposed and relabelled, reusable across calls.
@@ -63,9 +81,13 @@ def als_baselines(ratings: tuple, reg_user: typing.SupportsFloat | typing.Suppor
     """
     Baselines (mu, b_user, b_item) by alternating least squares.
     """
-def csr_is_canonical(matrix: tuple, n_threads: typing.SupportsInt | typing.SupportsIndex) -> bool:
+def available_cpus() -> int:
     """
-    Whether every row's column indices strictly increase (sorted, no duplicates).
+    Cores this process may run on: CPU affinity capped by a cgroup quota.
+    """
+def check_csr(matrix: tuple, name: str, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
+    """
+    The one CSR pattern check: ('canonical' | 'unsorted' | 'invalid', what is wrong and where).
     """
 def csr_row_norms(matrix: tuple, n_threads: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
     """
@@ -77,9 +99,9 @@ def csr_scale_rows(matrix: tuple, scale: numpy.typing.NDArray[numpy.float32], n_
     """
 def default_threads() -> int:
     """
-    Threads a kernel uses when n_threads is 0.
+    Threads for n_threads=0: OMP_NUM_THREADS when set, else available_cpus() (1 without OpenMP).
     """
-def knn_predict(similarity: tuple, ratings: tuple, targets: numpy.typing.NDArray[numpy.int32], others: numpy.typing.NDArray[numpy.int32], k: typing.SupportsInt | typing.SupportsIndex, min_k: typing.SupportsInt | typing.SupportsIndex, variant: typing.SupportsInt | typing.SupportsIndex, target_mean: numpy.typing.NDArray[numpy.float32] | None, global_mean: typing.SupportsFloat | typing.SupportsIndex, target_bias: numpy.typing.NDArray[numpy.float32], other_bias: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
+def knn_predict(similarity: tuple, ratings: tuple, targets: numpy.typing.NDArray[numpy.int32], others: numpy.typing.NDArray[numpy.int32], k: typing.SupportsInt | typing.SupportsIndex, min_k: typing.SupportsInt | typing.SupportsIndex, variant: str, target_mean: numpy.typing.NDArray[numpy.float32] | None, global_mean: typing.SupportsFloat | typing.SupportsIndex, target_bias: numpy.typing.NDArray[numpy.float32], other_bias: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
     """
     Neighbourhood rating prediction for (target, other) pairs; returns (predictions, neighbours used).
     """
@@ -99,7 +121,7 @@ def set_simd_active(level: str) -> None:
     """
     Select the SIMD level (scalar, avx2, avx512); it cannot exceed simd_supported().
     """
-def sgd_epoch(grid: SgdGrid, state: SgdStateArrays, factors: typing.SupportsInt | typing.SupportsIndex, mu: typing.SupportsFloat | typing.SupportsIndex, loss: typing.SupportsInt | typing.SupportsIndex, schedule: typing.SupportsInt | typing.SupportsIndex, lr: typing.SupportsFloat | typing.SupportsIndex, reg: typing.SupportsFloat | typing.SupportsIndex, reg_bias: typing.SupportsFloat | typing.SupportsIndex, decay: typing.SupportsFloat | typing.SupportsIndex, biased: bool, seed: typing.SupportsInt | typing.SupportsIndex, pos_indptr: numpy.typing.NDArray[numpy.int64] | None, pos_indices: numpy.typing.NDArray[numpy.int32] | None, epoch: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex) -> float:
+def sgd_epoch(grid: SgdGrid, state: SgdStateArrays, factors: typing.SupportsInt | typing.SupportsIndex, mu: typing.SupportsFloat | typing.SupportsIndex, loss: str, schedule: str, lr: typing.SupportsFloat | typing.SupportsIndex, reg: typing.SupportsFloat | typing.SupportsIndex, reg_bias: typing.SupportsFloat | typing.SupportsIndex, decay: typing.SupportsFloat | typing.SupportsIndex, biased: bool, seed: typing.SupportsInt | typing.SupportsIndex, pos_indptr: numpy.typing.NDArray[numpy.int64] | None, pos_indices: numpy.typing.NDArray[numpy.int32] | None, epoch: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex) -> float:
     """
     One SGD epoch over the grid; returns the summed loss.
     """
@@ -115,13 +137,13 @@ def sparse_topk(a: tuple, y: SparseOperand, exclude: tuple | None, k: typing.Sup
     """
     Top-k of each row of A (CSR tuple) against prepared candidates, without forming the product; returns padded (ids, scores).
     """
-def topk(scores: numpy.typing.NDArray[numpy.float32], k: typing.SupportsInt | typing.SupportsIndex, exclude_indptr: typing.Any, exclude_indices: typing.Any, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
+def topk(scores: numpy.typing.NDArray[numpy.float32], k: typing.SupportsInt | typing.SupportsIndex, exclude: tuple | None, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
     """
     Row-wise top-k of a C-contiguous float32 matrix; returns (ids int32, scores float32).
     """
-def topk_dot(queries: numpy.typing.NDArray[numpy.float32], items: numpy.typing.NDArray[numpy.float32], k: typing.SupportsInt | typing.SupportsIndex, item_bias: numpy.typing.NDArray[numpy.float32] | None, exclude_indptr: typing.Any, exclude_indices: typing.Any, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
+def topk_dot(queries: numpy.typing.NDArray[numpy.float32], items: PackedItems, k: typing.SupportsInt | typing.SupportsIndex, exclude: tuple | None, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
     """
-    Top-k of queries @ items.T (+ item_bias) without materialising the product.
+    Top-k of queries @ items.T (+ item bias) without materialising the product.
     """
 def transpose(matrix: tuple, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
     """

@@ -12,7 +12,7 @@ import numbers
 import numpy as np
 import scipy.sparse as sp
 
-from . import _core
+from . import _kernels
 
 
 def check_k(k, name: str = "k") -> int:
@@ -80,12 +80,13 @@ def as_float32_array(x, name: str, ndim: int, *, finite: bool = False) -> np.nda
 
 
 def as_csr(x, name: str, *, shape: tuple[int, int] | None = None, values: bool = True,
-           finite: bool = True) -> sp.csr_matrix:
+           finite: bool = True, n_threads: int = 1) -> sp.csr_matrix:
     """A canonical CSR matrix (sorted indices, no duplicates) with int32 indices and float32 data.
 
     indptr stays int32 or int64 (nnz > 2^31 works). Other sparse formats are converted and
     non-canonical input is canonicalised on a copy (one pass over the data). When ``values`` is
-    False only the pattern matters and data is left as is.
+    False only the pattern matters and data is left as is. ``n_threads`` (resolved) runs the
+    pattern check.
     """
     if not sp.issparse(x):
         raise TypeError(f"{name} must be a scipy.sparse matrix (CSR preferred), got {_describe(x)}")
@@ -117,28 +118,18 @@ def as_csr(x, name: str, *, shape: tuple[int, int] | None = None, values: bool =
             raise ValueError(f"{name} must not contain NaN or inf values")
     if indices is not csr.indices or indptr is not csr.indptr or data is not csr.data:
         csr = sp.csr_matrix((data, indices, indptr), shape=csr.shape, copy=False)
-    if _indptr_broken(csr):
-        raise ValueError(f"{name} has an invalid indptr (must start at 0, never decrease, end at nnz)")
-    if not _is_canonical(csr):
+    if csr.indptr.size != csr.shape[0] + 1:
+        raise ValueError(f"{name} has an invalid indptr: {csr.indptr.size} entries for {csr.shape[0]} rows")
+    pattern, problem = _kernels.check_csr(csr, name=name, n_threads=n_threads)
+    if pattern == "invalid":
+        raise ValueError(f"{name}: {problem}")
+    if pattern == "unsorted":
         # A full copy first: the arrays may still be the caller's.
         csr = sp.csr_matrix((csr.data.copy(), csr.indices.copy(), csr.indptr.copy()), shape=csr.shape)
         csr.sum_duplicates()  # sorts indices too
         if csr.indices.dtype != np.int32:  # scipy may widen while canonicalising
             csr.indices = csr.indices.astype(np.int32)
     return csr
-
-
-def _indptr_broken(csr: sp.csr_matrix) -> bool:
-    p = csr.indptr
-    return p.size != csr.shape[0] + 1 or p[0] != 0 or p[-1] > csr.indices.size or bool((np.diff(p) < 0).any())
-
-
-def _is_canonical(csr: sp.csr_matrix) -> bool:
-    """Sorted, duplicate-free indices per row, checked in C++ without trusting scipy's cached flag."""
-    if csr.indptr[-1] < 2:
-        return True
-    indptr = csr.indptr if csr.indptr.dtype in (np.int32, np.int64) else csr.indptr.astype(np.int64)
-    return bool(_core.csr_is_canonical((indptr, csr.indices, None, csr.shape[0], csr.shape[1]), 0))
 
 
 def check_ids(ids, name: str, upper: int) -> np.ndarray:

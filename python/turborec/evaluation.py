@@ -18,7 +18,8 @@ import scipy.sparse as sp
 
 from . import metrics as _metrics
 from ._validation import as_csr, check_k
-from .data import Interactions, _pandas
+from .data import Interactions
+from .data._columns import _pandas
 from ._validation import check_int
 from .split import kfold
 

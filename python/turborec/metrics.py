@@ -40,8 +40,8 @@ import numbers
 import numpy as np
 import scipy.sparse as sp
 
-from . import _core, _sparse
-from ._threads import resolve_threads
+from . import _kernels
+from ._threads import effective_threads
 from ._validation import _describe, as_csr, check_k
 
 RANKING_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate", "mrr", "auc")
@@ -194,9 +194,9 @@ def _per_user(recommended, relevant, k, names, *, exclude=None, n_items=None, ga
     ex = None
     if exclude is not None:
         ex = as_csr(exclude, "exclude", shape=(rec.shape[0], n_items), values=False)
-    threads = resolve_threads(n_threads)
-    rel_t, ex_t = _sparse.csr_tuples(rel, ex, values=(gain != "binary", False))
-    out = _core.ranking_metrics(rec, k, rel_t, ex_t, n_items, gain, list(names), dtype, threads)
+    threads = effective_threads(n_threads)
+    out = _kernels.ranking_metrics(rec, k=k, relevant=rel, exclude=ex, n_items=n_items, gain=gain, names=names,
+                                   dtype=dtype, n_threads=threads)
     return out, rec, k, n_items
 
 

@@ -31,9 +31,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ._threads import resolve_threads
+from ._threads import effective_threads
 from ._validation import check_int, check_k
-from .data import Interactions, _pandas
+from .data import Interactions
+from .data._columns import _pandas
 from .evaluation import METRICS, RATING_METRICS, evaluate
 from .split import kfold
 
@@ -195,7 +196,7 @@ class _Search:
         if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral)):
             raise TypeError(f"seed must be None or an int, got {type(self.seed).__name__}")
         self._seed = int(np.random.SeedSequence().entropy % 2**31) if self.seed is None else int(self.seed)
-        self._budget = resolve_threads(self.n_threads)
+        self._budget = effective_threads(self.n_threads)
         if self.n_jobs is not None:
             check_int(self.n_jobs, "n_jobs", 1)
         self._est = _Estimator(self.estimator)

@@ -1,9 +1,12 @@
 """Saving fitted models to one ``.npz`` file and loading them back, without pickle.
 
-``model.save(path)`` writes a fitted model; :func:`load` reads it back as a model of the same
-class with bit-identical fitted state, so ``predict`` / ``recommend`` / ``similar_*`` give the same
-results. Loading never runs code from the file: it uses ``numpy.load(allow_pickle=False)`` and
-rebuilds the model from plain arrays and JSON.
+``model.save(path)`` writes a fitted model (``model.to_bytes()`` gives the same bytes, to ship a
+model to executors or services); :func:`load` reads it back from a path, bytes or a binary file
+object as a model of the same class with bit-identical fitted state, so ``predict`` /
+``recommend`` / ``similar_*`` give the same results. Loading never runs code from the file: it
+uses ``numpy.load(allow_pickle=False)`` and rebuilds the model from plain arrays and JSON.
+
+Models register themselves (:mod:`turborec._registry`): this module does not import them.
 
 File format (``turborec-model``, format version 1)
 --------------------------------------------------
@@ -50,6 +53,7 @@ Compatibility: a file keeps loading in every later turborec; a newer format vers
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import os
 import zipfile
@@ -57,6 +61,8 @@ import zlib
 
 import numpy as np
 import scipy.sparse as sp
+
+from . import _kernels, _registry
 
 FORMAT_NAME = "turborec-model"
 FORMAT_VERSION = 1
@@ -130,8 +136,7 @@ def _state(model) -> tuple[dict, dict]:
     """(attributes metadata, arrays) for the model's fitted state."""
     arrays: dict[str, np.ndarray] = {}
     attributes: dict[str, dict] = {}
-    for name in ("user_items_",) + tuple(model._saved_attributes):
-        value = getattr(model, name)
+    for name, value in model._saved_state(model._live).items():
         what = f"{type(model).__name__}.{name}"
         if sp.issparse(value):
             csr = value if value.format == "csr" else value.tocsr()
@@ -150,26 +155,13 @@ def _state(model) -> tuple[dict, dict]:
     return attributes, arrays
 
 
-def save(model, path, *, compress: bool = False) -> None:
-    """Write a fitted turborec model to ``path`` (one ``.npz`` file; see the module docstring).
-
-    Parameters
-    ----------
-    model : ItemKNN, UserKNN or MatrixFactorization, fitted
-    path : str or os.PathLike
-        Used exactly as given (no ``.npz`` is appended). The file is written to a temporary name
-        beside it and renamed into place, so a crash never leaves a half-written model at ``path``.
-    compress : bool
-        Deflate the members (smaller, slower to write and read).
-    """
-    from . import _core
-
+def _write(model, f, compress) -> None:
+    """The model file into the binary file object f."""
     cls = type(model)
-    if _registry().get(cls.__name__) is not cls:
-        raise TypeError(f"model must be one of turborec's models {sorted(_registry())}, got {cls.__name__}")
+    if not hasattr(model, "_saved_state") or _registry.model_class(cls.__name__) is not cls:
+        raise TypeError(f"model must be one of turborec's models {_registry.model_names()}, got {cls.__name__}")
     if not isinstance(compress, bool):
         raise TypeError(f"compress must be a bool, got {type(compress).__name__}")
-    path = _check_path(path)
     model._check_fitted()
     attributes, arrays = _state(model)
     ids = {name: _encode_ids(getattr(model, name, None), name, arrays) for name in ("user_ids_", "item_ids_")}
@@ -178,7 +170,7 @@ def save(model, path, *, compress: bool = False) -> None:
         "format_version": FORMAT_VERSION,
         "class": cls.__name__,
         "params": _to_json(model.get_params(), f"the parameters of {cls.__name__}"),
-        "turborec_version": _core.__version__,
+        "turborec_version": _kernels.version,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "n_users": int(model.n_users),
         "n_items": int(model.n_items),
@@ -188,11 +180,34 @@ def save(model, path, *, compress: bool = False) -> None:
         "arrays": {k: {"shape": [int(s) for s in a.shape], "dtype": a.dtype.str} for k, a in sorted(arrays.items())},
     }
     blob = np.frombuffer(json.dumps(meta, allow_nan=True).encode("utf-8"), dtype=np.uint8)
-    tmp = f"{path}.tmp-{os.getpid()}"
     writer = np.savez_compressed if compress else np.savez
+    writer(f, **{METADATA_KEY: blob}, **arrays)
+
+
+def save(model, path, *, compress: bool = False) -> None:
+    """Write a fitted turborec model to ``path`` (one ``.npz`` file; see the module docstring).
+
+    Parameters
+    ----------
+    model : a fitted turborec model (ItemKNN, UserKNN, MatrixFactorization, Popularity, ...)
+    path : str, os.PathLike or a binary file object open for writing
+        A path is used exactly as given (no ``.npz`` is appended); the file is written to a
+        temporary name beside it and renamed into place, so a crash never leaves a half-written
+        model at ``path``. A missing folder raises FileNotFoundError naming ``path``.
+    compress : bool
+        Deflate the members (smaller, slower to write and read).
+    """
+    if hasattr(path, "write") and not isinstance(path, (str, os.PathLike)):
+        _write(model, path, compress)
+        return
+    path = _check_path(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"cannot save to {path!r}: folder {folder!r} does not exist")
+    tmp = f"{path}.tmp-{os.getpid()}"
     try:
         with open(tmp, "wb") as f:
-            writer(f, **{METADATA_KEY: blob}, **arrays)
+            _write(model, f, compress)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -202,13 +217,14 @@ def save(model, path, *, compress: bool = False) -> None:
         raise
 
 
+def dumps(model, *, compress: bool = False) -> bytes:
+    """The bytes :func:`save` would write; :func:`load` (or :func:`loads`) takes them back."""
+    buf = io.BytesIO()
+    _write(model, buf, compress)
+    return buf.getvalue()
+
+
 # ---- reading ----------------------------------------------------------------------------------------
-
-def _registry() -> dict:
-    from .models import ItemKNN, MatrixFactorization, UserKNN
-
-    return {c.__name__: c for c in (ItemKNN, UserKNN, MatrixFactorization)}
-
 
 def _check_path(path) -> str:
     if not isinstance(path, (str, os.PathLike)):
@@ -252,16 +268,78 @@ def _read_members(path: str, f, arrays: dict, everything: bool) -> None:
                          "so it is not loaded")
 
 
-def _read(path: str, everything: bool = True) -> tuple[dict, dict]:
-    """(metadata, {member: array}) with every check on the container and the metadata; with
-    everything=False only the metadata member is read."""
+def _source(source):
+    """(name for messages, opener of a binary file object) for a path, bytes or a file object."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+        return "<bytes>", lambda: io.BytesIO(data)
+    if hasattr(source, "read") and not isinstance(source, (str, os.PathLike)):
+        if not hasattr(source, "seek"):  # a pipe or socket: read it once
+            data = source.read()
+            if not isinstance(data, bytes):
+                raise TypeError("the file object must be opened in binary mode ('rb')")
+            return "<file>", lambda: io.BytesIO(data)
+        name = repr(getattr(source, "name", "<file>"))[1:-1] if hasattr(source, "name") else "<file>"
+        return name, lambda: _Borrowed(source)
+    path = _check_path(source)
     if not os.path.exists(path):
         raise FileNotFoundError(f"model file {path!r} does not exist")
     if os.path.isdir(path):
         raise ValueError(f"{path!r} is a directory, not a turborec model file")
+    return path, lambda: open(path, "rb")
+
+
+class _Borrowed:
+    """A caller's file object, used from its current position and never closed."""
+
+    def __init__(self, f):
+        self.f = f
+        self.start = f.tell()
+
+    def __enter__(self):
+        return _Window(self.f, self.start)
+
+    def __exit__(self, *exc):
+        return False
+
+
+class _Window(io.RawIOBase):
+    """The caller's file seen from where it stood, so zip offsets start at 0."""
+
+    def __init__(self, f, start):
+        self.f, self.start = f, start
+
+    def readable(self):
+        return True
+
+    def seekable(self):
+        return True
+
+    def seek(self, offset, whence=0):
+        if whence == 0:
+            return self.f.seek(self.start + offset) - self.start
+        if whence == 1:
+            return self.f.seek(offset, 1) - self.start
+        return self.f.seek(offset, 2) - self.start
+
+    def tell(self):
+        return self.f.tell() - self.start
+
+    def readinto(self, b):
+        data = self.f.read(len(b))
+        if not isinstance(data, bytes):
+            raise TypeError("the file object must be opened in binary mode ('rb')")
+        b[: len(data)] = data
+        return len(data)
+
+
+def _read(source, everything: bool = True) -> tuple[str, dict, dict]:
+    """(name, metadata, {member: array}) with every check on the container and the metadata; with
+    everything=False only the metadata member is read."""
+    path, opener = _source(source)
     arrays: dict[str, np.ndarray] = {}
     # Opened here, not by numpy: np.load leaks its own handle when the zip is unreadable.
-    with open(path, "rb") as f:
+    with opener() as f:
         if f.read(4) not in _ZIP_MAGIC:
             raise _not_model(path, "it is not an .npz (zip) archive")
         f.seek(0)
@@ -279,15 +357,13 @@ def _read(path: str, everything: bool = True) -> tuple[dict, dict]:
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ValueError(f"{path!r} has an invalid format version {version!r}")
     if version > FORMAT_VERSION:
-        from . import _core
-
         raise ValueError(f"{path!r} was written by a newer turborec ({meta.get('turborec_version', '?')}, model "
-                         f"format version {version}); this turborec ({_core.__version__}) reads up to version "
+                         f"format version {version}); this turborec ({_kernels.version}) reads up to version "
                          f"{FORMAT_VERSION}: upgrade turborec (pip install -U turborec) to load it")
     for key, kind in (("class", str), ("params", dict), ("attributes", dict), ("ids", dict), ("arrays", dict)):
         if not isinstance(meta.get(key), kind):
             raise ValueError(f"{path!r} has invalid metadata: {key!r} is missing or not a {kind.__name__}")
-    return meta, arrays
+    return path, meta, arrays
 
 
 def info(path) -> dict:
@@ -298,7 +374,7 @@ def info(path) -> dict:
     container and the metadata; the arrays themselves are checked by :func:`load`.
     """
     path = _check_path(path)
-    meta, _ = _read(path, everything=False)
+    _, meta, _ = _read(path, everything=False)
     meta = dict(meta)
     meta["params"] = _from_json(meta["params"])
     meta["file_bytes"] = os.path.getsize(path)
@@ -322,32 +398,34 @@ def _csr(path, name, spec, arrays):
     return m
 
 
-def load(path):
-    """Load a model written by ``model.save(path)``.
+def load(source):
+    """Load a model written by ``model.save(...)`` / ``model.to_bytes()``.
 
     Never executes code from the file (``numpy.load(allow_pickle=False)``; object arrays are
     refused) and checks it on the way: a missing file raises FileNotFoundError; a file that is not
     a zip, is truncated or corrupt, is not a turborec model, comes from a newer format version,
-    names an unknown model class or lacks arrays raises ValueError naming the file.
+    names an unknown model class, lacks arrays, or holds state that breaks the model's invariants
+    (shapes that disagree, ...) raises ValueError naming the file.
 
     Parameters
     ----------
-    path : str or os.PathLike
+    source : str or os.PathLike, bytes-like, or a binary file object (read from its position)
 
     Returns
     -------
-    ItemKNN, UserKNN or MatrixFactorization
-        Fitted, with the saved parameters, fitted arrays and raw-id maps (``user_ids_``,
-        ``item_ids_``). Derived caches are rebuilt; ``n_threads`` is resolved on this machine.
+    A fitted model of the saved class, with the saved parameters, fitted arrays and raw-id maps
+    (``user_ids_``, ``item_ids_``). Derived operands are rebuilt; ``n_threads`` is resolved on this
+    machine.
     """
-    path = _check_path(path)
-    meta, arrays = _read(path)
-    registry = _registry()
+    if isinstance(source, str) is False and not isinstance(source, (os.PathLike, bytes, bytearray, memoryview)) \
+            and not hasattr(source, "read"):
+        raise TypeError(f"source must be a path, bytes or a binary file object, got {type(source).__name__}")
+    path, meta, arrays = _read(source)
     name = meta["class"]
-    if name not in registry:
+    cls = _registry.model_class(name)
+    if cls is None:
         raise ValueError(f"{path!r} holds a model of unknown class {name!r}; this turborec knows "
-                         f"{sorted(registry)} (a newer turborec may know it)")
-    cls = registry[name]
+                         f"{_registry.model_names()} (a newer turborec may know it)")
     listed = meta["arrays"]
     missing = sorted(set(listed) - set(arrays))
     if missing:
@@ -365,6 +443,7 @@ def load(path):
         model = cls(**_from_json(meta["params"]))
     except TypeError as e:
         raise ValueError(f"{path!r} has parameters that {name} does not take: {e}") from None
+    state = {}
     for attr in wanted:
         spec = meta["attributes"][attr]
         kind = spec.get("kind") if isinstance(spec, dict) else None
@@ -383,7 +462,8 @@ def load(path):
             value = _from_json(spec.get("value"))
         else:
             raise ValueError(f"{path!r} has an unknown storage kind {kind!r} for {attr!r}")
-        setattr(model, attr, value)
+        state[attr] = value
+    ids = {}
     for attr in ("user_ids_", "item_ids_"):
         spec = meta["ids"].get(attr, {"kind": "none"})
         kind = spec.get("kind") if isinstance(spec, dict) else None
@@ -402,12 +482,20 @@ def load(path):
             value[:] = spec["value"]
         else:
             raise ValueError(f"{path!r} has an unknown storage kind {kind!r} for {attr!r}")
-        setattr(model, attr, value)
+        ids[attr] = value
     try:
-        model._after_load()
-    except (ValueError, TypeError, IndexError) as e:
-        raise ValueError(f"{path!r} is inconsistent: {e}") from None
+        model._restore_fitted(state, ids["user_ids_"], ids["item_ids_"])
+    except (ValueError, TypeError, IndexError, KeyError) as e:
+        text = e.args[0] if isinstance(e, KeyError) and e.args else e
+        raise ValueError(f"{path!r} is inconsistent: {text}") from None
     return model
 
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "info", "load", "save"]
+def loads(data: bytes):
+    """:func:`load` from bytes (what ``model.to_bytes()`` returned)."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"data must be bytes, got {type(data).__name__}")
+    return load(data)
+
+
+__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "dumps", "info", "load", "loads", "save"]

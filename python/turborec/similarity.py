@@ -33,8 +33,8 @@ import numbers
 import numpy as np
 import scipy.sparse as sp
 
-from . import _core, _sparse
-from ._threads import resolve_threads
+from . import _kernels
+from ._threads import effective_threads
 from ._validation import as_csr, check_k
 
 METRICS = ("cosine", "binary_cosine", "adjusted_cosine", "pearson", "jaccard", "dot", "bm25", "tfidf")
@@ -51,12 +51,12 @@ def _row_of_entries(m: sp.csr_matrix) -> np.ndarray:
     return np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
 
 
-def normalize_rows(m: sp.csr_matrix) -> sp.csr_matrix:
+def normalize_rows(m: sp.csr_matrix, n_threads: int = 1) -> sp.csr_matrix:
     """Rows scaled to unit L2 norm; zero rows become empty rows (no neighbours)."""
-    norm = _row_norms(m)
+    norm = _kernels.row_norms(m, n_threads=n_threads)
     keep_rows = norm > 0
     inv = np.divide(1.0, norm, out=np.zeros_like(norm), where=keep_rows).astype(np.float32)
-    out = _values_from(m, _core.csr_scale_rows(_sparse.csr_tuples(m)[0], inv, 0))
+    out = _values_from(m, _kernels.scale_rows(m, scale=inv, n_threads=n_threads))
     if not keep_rows.all():
         out = _drop_rows(out, ~keep_rows)
     return out
@@ -102,7 +102,7 @@ def tfidf_weight(X, *, _stats=None) -> sp.csr_matrix:
     return _values_from(X, np.sqrt(X.data) * idf[X.indices])
 
 
-def _prepare(X, Y, metric):
+def _prepare(X, Y, metric, n_threads):
     """(A, Yw, scale, a_sizes, y_sizes) for `metric`: scores = scale[j] * A[i] . Yw[j].
 
     Statistics come from X and Y together. Cosine-type metrics normalise A's rows and leave Y's
@@ -139,17 +139,13 @@ def _prepare(X, Y, metric):
     Yw = A if Y is None else mats[1]
     scale = a_sizes = y_sizes = None
     if metric not in ("dot", "jaccard"):
-        A = normalize_rows(A)
-        norm = _row_norms(Yw)
+        A = normalize_rows(A, n_threads)
+        norm = _kernels.row_norms(Yw, n_threads=n_threads)
         scale = np.divide(1.0, norm, out=np.zeros_like(norm), where=norm > 0).astype(np.float32)
     if metric == "jaccard":
         a_sizes = np.diff(A.indptr).astype(np.float32)
         y_sizes = np.diff(Yw.indptr).astype(np.float32)
     return A, Yw, scale, a_sizes, y_sizes
-
-
-def _row_norms(m: sp.csr_matrix) -> np.ndarray:
-    return _core.csr_row_norms(_sparse.csr_tuples(m)[0], 0)
 
 
 def _without_zeros(m: sp.csr_matrix) -> sp.csr_matrix:
@@ -199,23 +195,22 @@ def topk_similarity(X, k, *, Y=None, metric="cosine", shrinkage=0.0, min_support
         raise ValueError(f"min_support must be an int >= 1, got {min_support!r}")
     if threshold is not None and (not isinstance(threshold, numbers.Real) or np.isnan(threshold)):
         raise ValueError(f"threshold must be a number or None, got {threshold!r}")
-    n_threads = resolve_threads(n_threads)
-    X = as_csr(X, "X")
+    n_threads = effective_threads(n_threads)
+    X = as_csr(X, "X", n_threads=n_threads)
     if Y is not None:
-        Y = as_csr(Y, "Y")
+        Y = as_csr(Y, "Y", n_threads=n_threads)
         if Y.shape[1] != X.shape[1]:
             raise ValueError(f"X and Y must have the same number of columns, got {X.shape[1]} and {Y.shape[1]}")
     n_y = X.shape[0] if Y is None else Y.shape[0]
     if n_y >= np.iinfo(np.int32).max or X.shape[1] >= np.iinfo(np.int32).max:
         raise ValueError("at most 2^31 - 2 rows and columns are supported")
-    A, Yw, scale, a_sizes, y_sizes = _prepare(X, Y, metric)
-    a, y = _sparse.csr_tuples(A, Yw)
-    operand = _core.SparseOperand(y, scale, n_threads)
-    ids, scores = _core.sparse_topk(
-        a, operand, None, k, metric == "jaccard", int(min_support), float(shrinkage),
-        None if threshold is None else float(threshold), Y is None and not include_self, a_sizes, y_sizes, None,
-        n_threads)
-    return _sparse.from_tuple(_core.padded_to_csr(ids, scores, n_y, n_threads), (X.shape[0], n_y))
+    A, Yw, scale, a_sizes, y_sizes = _prepare(X, Y, metric, n_threads)
+    operand = _kernels.sparse_operand(Yw, scale=scale, n_threads=n_threads)
+    ids, scores = _kernels.sparse_topk(
+        A, operand=operand, k=k, jaccard=metric == "jaccard", min_support=int(min_support), shrinkage=float(shrinkage),
+        threshold=None if threshold is None else float(threshold), exclude_diagonal=Y is None and not include_self,
+        query_sizes=a_sizes, candidate_sizes=y_sizes, n_threads=n_threads)
+    return _kernels.padded_to_csr(ids, scores, n_cols=n_y, n_threads=n_threads)
 
 
 def neighbours(similarity: sp.csr_matrix, rows=None, k=None):

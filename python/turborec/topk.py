@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _core
-from ._threads import resolve_threads
+from . import _kernels
+from ._threads import effective_threads
 from ._validation import as_csr, as_float32_array, check_k
 
 
-def _exclude_arrays(exclude, shape):
-    if exclude is None:
-        return None, None
-    csr = as_csr(exclude, "exclude", shape=shape, values=False)
-    return csr.indptr, csr.indices
+def _exclude(exclude, shape, n_threads):
+    return None if exclude is None else as_csr(exclude, "exclude", shape=shape, values=False, n_threads=n_threads)
 
 
 def topk(scores, k, *, exclude=None, n_threads=0):
@@ -40,9 +37,10 @@ def topk(scores, k, *, exclude=None, n_threads=0):
         Each row best first (score descending, ties by lower id), padded with id -1 and score -inf.
     """
     k = check_k(k)
+    n_threads = effective_threads(n_threads)
     scores = as_float32_array(scores, "scores", 2)
-    indptr, indices = _exclude_arrays(exclude, scores.shape)
-    return _core.topk(scores, k, indptr, indices, resolve_threads(n_threads))
+    exclude = _exclude(exclude, scores.shape, n_threads)
+    return _kernels.topk(scores, k=k, exclude=exclude, n_threads=n_threads)
 
 
 def topk_dot(queries, items, k, *, exclude=None, item_bias=None, n_threads=0):
@@ -71,6 +69,7 @@ def topk_dot(queries, items, k, *, exclude=None, item_bias=None, n_threads=0):
     (ids int32 (n, k), scores float32 (n, k)), as :func:`topk`.
     """
     k = check_k(k)
+    n_threads = effective_threads(n_threads)
     queries = as_float32_array(queries, "queries", 2, finite=True)
     items = as_float32_array(items, "items", 2, finite=True)
     if queries.shape[1] != items.shape[1]:
@@ -86,5 +85,6 @@ def topk_dot(queries, items, k, *, exclude=None, item_bias=None, n_threads=0):
     if queries.shape[1] == 0:  # no factors: every score is the bias; one zero column is equivalent
         queries = np.zeros((queries.shape[0], 1), np.float32)
         items = np.zeros((items.shape[0], 1), np.float32)
-    indptr, indices = _exclude_arrays(exclude, (queries.shape[0], items.shape[0]))
-    return _core.topk_dot(queries, items, k, item_bias, indptr, indices, resolve_threads(n_threads))
+    exclude = _exclude(exclude, (queries.shape[0], items.shape[0]), n_threads)
+    packed = _kernels.pack_items(items, item_bias=item_bias, n_threads=n_threads)
+    return _kernels.topk_dot(queries, items=packed, k=k, exclude=exclude, n_threads=n_threads)

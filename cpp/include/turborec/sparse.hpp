@@ -26,11 +26,6 @@ struct CsrMatrix {
 template <class Ptr>
 CsrMatrix transpose(const CsrView<Ptr>& a, int n_threads, const int32_t* row_order = nullptr, bool values = true);
 
-// Whether column indices are strictly increasing within every row (sorted, no duplicates) and the
-// row pointers are consistent; a check of the pattern only, in parallel.
-template <class Ptr>
-bool is_canonical(const CsrView<Ptr>& a, int n_threads);
-
 // Euclidean norm of every row (accumulated in double).
 template <class Ptr>
 std::vector<float> row_norms(const CsrView<Ptr>& a, int n_threads);

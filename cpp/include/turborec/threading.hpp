@@ -17,7 +17,10 @@ constexpr bool kHasOpenMP =
     false;
 #endif
 
-// Threads OpenMP would use by default (respects OMP_NUM_THREADS); 1 without OpenMP.
+// Cores this process may run on: CPU affinity, capped by a cgroup CPU quota.
+int available_cpus();
+// Threads for n_threads = 0: OMP_NUM_THREADS when set, else available_cpus(); 1 without OpenMP.
+// The Python layer's turborec.effective_threads uses the same function.
 int default_thread_count();
 // n_threads <= 0 means the default; without OpenMP everything runs on one thread.
 int resolve_threads(int n_threads);

@@ -195,31 +195,46 @@ void dot_pack_items(const float* items, int64_t m, int d, float* packed) {
   }
 }
 
-// kDotMR x kDotNR scores of a query panel [d][MR] against an item panel [d][NR], bias included,
-// accumulated in registers over the whole of d.
+// R x kDotNR scores (R <= kDotMR) of a query panel [d][kDotMR] against an item panel [d][NR], bias
+// included, accumulated in registers over the whole of d. R < kDotMR serves the last, partly filled
+// query panel: a single query costs one row of FMAs, not kDotMR (the serving case).
+template <int R>
 inline void dot_micro_tile(const float* qp, const float* ip, int d, const float* bias, float* tile) {
-  vf acc[kDotMR][kDotNRV];
+  vf acc[R][kDotNRV];
 #pragma GCC unroll 32
   for (int v = 0; v < kDotNRV; ++v) {
     const vf b = vload(bias + v * W);
 #pragma GCC unroll 32
-    for (int r = 0; r < kDotMR; ++r) acc[r][v] = b;
+    for (int r = 0; r < R; ++r) acc[r][v] = b;
   }
   for (int t = 0; t < d; ++t) {
     vf b[kDotNRV];
 #pragma GCC unroll 32
     for (int v = 0; v < kDotNRV; ++v) b[v] = vload(ip + t * kDotNR + v * W);
 #pragma GCC unroll 32
-    for (int r = 0; r < kDotMR; ++r) {
+    for (int r = 0; r < R; ++r) {
       const vf a = vset1(qp[t * kDotMR + r]);
 #pragma GCC unroll 32
       for (int v = 0; v < kDotNRV; ++v) acc[r][v] = vfmadd(a, b[v], acc[r][v]);
     }
   }
 #pragma GCC unroll 32
-  for (int r = 0; r < kDotMR; ++r)
+  for (int r = 0; r < R; ++r)
 #pragma GCC unroll 32
     for (int v = 0; v < kDotNRV; ++v) vstore(tile + r * kDotNR + v * W, acc[r][v]);
+}
+
+// The tile for the first `rows` queries of a panel: rows rounded up to 1, 2, 4 or kDotMR.
+inline void dot_tile_rows(int rows, const float* qp, const float* ip, int d, const float* bias, float* tile) {
+  if (rows == 1) {
+    dot_micro_tile<1>(qp, ip, d, bias, tile);
+  } else if (rows <= 2 && kDotMR > 2) {
+    dot_micro_tile<(kDotMR > 2 ? 2 : kDotMR)>(qp, ip, d, bias, tile);
+  } else if (rows <= 4 && kDotMR > 4) {
+    dot_micro_tile<(kDotMR > 4 ? 4 : kDotMR)>(qp, ip, d, bias, tile);
+  } else {
+    dot_micro_tile<kDotMR>(qp, ip, d, bias, tile);
+  }
 }
 
 constexpr int64_t kDotL2Bytes = 1 << 20;  // item block kept hot in L2 while all query panels pass
@@ -248,7 +263,7 @@ bool dot_topk(const float* queries, int64_t nq, const float* packed, int64_t m, 
     for (int64_t qp = 0; qp < n_qpanels; ++qp) {
       const int rows = static_cast<int>(min_i64(kDotMR, nq - qp * kDotMR));
       for (int64_t p = pb; p < pe; ++p) {
-        dot_micro_tile(qbuf + qp * d * kDotMR, packed + p * d * kDotNR, d, bias + p * kDotNR, tile);
+        dot_tile_rows(rows, qbuf + qp * d * kDotMR, packed + p * d * kDotNR, d, bias + p * kDotNR, tile);
         const int32_t id0 = static_cast<int32_t>(p * kDotNR);
         const int valid = static_cast<int>(min_i64(kDotNR, m - p * kDotNR));
         const uint64_t valid_mask = valid >= 64 ? ~uint64_t(0) : ((uint64_t(1) << valid) - 1);

@@ -1,7 +1,9 @@
-"""Recommender models sharing one contract (see turborec.models.base)."""
+"""Recommender models sharing one contract (see turborec.models.base); one model per file."""
 
 from .base import NotFittedError, Recommender
 from .knn import Explanation, ItemKNN, UserKNN
 from .mf import EarlyStopping, MatrixFactorization
+from .popularity import Popularity
 
-__all__ = ["EarlyStopping", "Explanation", "MatrixFactorization", "ItemKNN", "NotFittedError", "Recommender", "UserKNN"]
+__all__ = ["EarlyStopping", "Explanation", "MatrixFactorization", "ItemKNN", "NotFittedError", "Popularity",
+           "Recommender", "UserKNN"]

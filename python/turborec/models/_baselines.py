@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .. import _core, _sparse
+from .. import _kernels
 
 
 def entry_rows(R: sp.csr_matrix) -> np.ndarray:
@@ -25,5 +25,5 @@ def als_baselines(R: sp.csr_matrix, reg_user: float = 15.0, reg_item: float = 10
     """mu, b_u, b_i minimising sum (r - mu - b_u - b_i)^2 + reg_user |b_u|^2 + reg_item |b_i|^2 by
     alternating least squares (Surprise's baseline_only defaults). Users or items without ratings
     get a bias of 0."""
-    mu, b_u, b_i = _core.als_baselines(_sparse.csr_tuples(R)[0], float(reg_user), float(reg_item), int(epochs))
+    mu, b_u, b_i = _kernels.als_baselines(R, reg_user=float(reg_user), reg_item=float(reg_item), epochs=int(epochs))
     return np.float32(mu), b_u, b_i

@@ -1,8 +1,8 @@
-"""The contract every turborec model follows (ItemKNN, UserKNN, MatrixFactorization, ...).
+"""The contract every turborec model follows (ItemKNN, UserKNN, MatrixFactorization, Popularity, ...).
 
 Models work on dense indices: users are rows and items columns of the training matrix. Fit on an
-:class:`turborec.Interactions` to keep the raw-id maps on the model (``user_ids_`` / ``item_ids_``)
-for translating back and forth.
+:class:`turborec.Interactions` to keep its raw-id maps on the model (``user_map_`` /
+``item_map_``, ``user_ids_`` / ``item_ids_``, ``user_index(raw)`` / ``item_index(raw)``).
 
 Every model has
 - ``fit(R)``: R a CSR users x items matrix (ratings or implicit counts) or an Interactions.
@@ -11,19 +11,31 @@ Every model has
 - ``recommend(users, k=10, *, exclude_seen=True, items=None)``: best-first ``(ids, scores)`` per
   user, shaped like :func:`turborec.topk` (padded with -1 / -inf).
 - ``similar_items(items, k)`` / ``similar_users(users, k)``: neighbours by the model's similarity.
-- ``get_params()`` / ``set_params()`` / ``clone()`` as in scikit-learn, and persistence.
+- ``partial_fit_users(users, user_items)``: fold in new or changed users without refitting.
+- ``get_params()`` / ``set_params()`` / ``clone()`` as in scikit-learn; ``save`` / ``to_bytes`` and
+  :func:`turborec.load`; pickling (through the same safe format).
+
+Concurrency: a fitted model may be read (predict, recommend, similar_*, explain) from many
+threads at once. Everything a fold-in changes lives in one immutable "live state" object that a
+call reads once; ``partial_fit_users`` builds a new one and publishes it with a single attribute
+assignment, so a concurrent reader sees the old model or the new one, never a mix. Writers
+(fold-ins) are serialised by a lock; ``fit`` is not meant to run while others read.
 """
 
 from __future__ import annotations
 
 import copy
 import inspect
+import threading
 
 import numpy as np
 import scipy.sparse as sp
 
-from .._threads import resolve_threads
-from .._validation import as_csr, check_ids, check_k
+from .. import _registry
+from .._threads import effective_threads
+from .._validation import as_csr, as_float32_array, check_ids, check_k
+from ..data import IdMap, Interactions
+from ._rows import ReplacedRows
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -31,20 +43,23 @@ class NotFittedError(ValueError, AttributeError):
 
 
 class Recommender:
-    """Base class: parameter handling, input validation and the shared public methods.
+    """Base class: parameters, validation, id maps, fold-in and persistence; subclasses compute.
 
-    Subclasses implement ``_fit(R)``, ``_predict(users, items)``, ``_recommend(users, k, exclude,
-    candidates)``, ``_similar_items(items, k)`` and ``_similar_users(users, k)``; the public methods
-    validate arguments first, so the underscore methods can trust them.
+    A subclass implements ``_fit(R, **kwargs)`` (which ends by calling ``_publish``),
+    ``_predict(live, users, items)``, ``_recommend(live, users, k, exclude, candidates)``,
+    ``_similar_items(live, items, k)``, ``_similar_users(live, users, k)`` and, for fold-in,
+    ``_fold_in(live, users, rows)`` returning the next live state. The public methods validate
+    arguments once, so the underscore methods trust them. ``live`` is the subclass's immutable
+    state object; it has at least ``seen``: the training matrix as :class:`ReplacedRows`.
 
-    For persistence a subclass lists its fitted attributes in ``_saved_attributes`` (besides
-    ``user_items_`` and the raw-id maps, which every model saves) and rebuilds anything derived from
-    them in ``_after_load``; ``_caches`` names attributes rebuilt on demand that are neither saved
-    nor pickled (C++ objects).
+    Persistence: ``_saved_state(live)`` returns the arrays and values to save by name and
+    ``_from_saved(state)`` rebuilds the model from them (checking their shapes).
     """
 
-    _saved_attributes: tuple[str, ...] = ()
-    _caches: tuple[str, ...] = ()
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not cls.__name__.startswith("_"):
+            _registry.register(cls)
 
     # ---- parameters (scikit-learn conventions) ---------------------------------------------------
 
@@ -75,6 +90,59 @@ class Recommender:
     def _validate_params(self) -> None:
         """Raise ValueError/TypeError for invalid parameters (fit calls the same checks)."""
 
+    # ---- fitted state -------------------------------------------------------------------------
+
+    @property
+    def is_fitted(self) -> bool:
+        return getattr(self, "_live", None) is not None
+
+    def _check_fitted(self):
+        if not self.is_fitted:
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(R) first")
+
+    def _publish(self, live) -> None:
+        """Make ``live`` the state every later call reads (one atomic attribute assignment)."""
+        self._live = live
+
+    @property
+    def user_items_(self) -> sp.csr_matrix:
+        """The training matrix (users x items, canonical CSR), fold-ins included."""
+        self._check_fitted()
+        return self._live.seen.matrix()
+
+    @property
+    def n_users(self) -> int:
+        self._check_fitted()
+        return self._live.seen.shape[0]
+
+    @property
+    def n_items(self) -> int:
+        self._check_fitted()
+        return self._live.seen.shape[1]
+
+    @property
+    def user_ids_(self):
+        """Raw user id of each dense user (None when fitted on a bare matrix)."""
+        m = getattr(self, "user_map_", None)
+        return None if m is None else m.ids
+
+    @property
+    def item_ids_(self):
+        """Raw item id of each dense item (None when fitted on a bare matrix)."""
+        m = getattr(self, "item_map_", None)
+        return None if m is None else m.ids
+
+    def user_index(self, raw_ids, missing="error"):
+        """Dense user indices of raw user ids (:meth:`turborec.IdMap.index`; with no raw ids, the
+        dense indices themselves)."""
+        self._check_fitted()
+        return _index(getattr(self, "user_map_", None), raw_ids, missing, self.n_users, "user")
+
+    def item_index(self, raw_ids, missing="error"):
+        """Dense item indices of raw item ids; see :meth:`user_index`."""
+        self._check_fitted()
+        return _index(getattr(self, "item_map_", None), raw_ids, missing, self.n_items, "item")
+
     # ---- persistence -------------------------------------------------------------------------
 
     def save(self, path, *, compress: bool = False) -> None:
@@ -83,72 +151,84 @@ class Recommender:
         No pickle: arrays plus a JSON document (format in :mod:`turborec.persistence`).
         ``compress=True`` deflates the arrays (smaller, slower).
         """
-        from ..persistence import save
+        from .. import persistence
 
-        save(self, path, compress=compress)
+        persistence.save(self, path, compress=compress)
 
-    def _after_load(self) -> None:
-        """Rebuild derived state after turborec.load set the saved attributes; check their shapes."""
-        self._n_threads = resolve_threads(getattr(self, "n_threads", 0))
-        # Users added by MatrixFactorization.partial_fit_users have no raw id: maps may be shorter.
-        for name, n in (("user_ids_", self.n_users), ("item_ids_", self.n_items)):
-            ids = getattr(self, name)
-            if ids is not None and (ids.ndim != 1 or ids.shape[0] > n):
-                raise ValueError(f"{name} has shape {ids.shape}, expected at most {n} ids")
+    def to_bytes(self, *, compress: bool = False) -> bytes:
+        """The bytes ``save`` would write (to ship a model to executors or services);
+        :func:`turborec.load` takes them back."""
+        from .. import persistence
+
+        return persistence.dumps(self, compress=compress)
+
+    def _saved_state(self, live) -> dict:
+        return {"user_items_": live.seen.matrix()}
+
+    def _from_saved(self, state: dict) -> None:
+        raise NotImplementedError
+
+    def _restore_fitted(self, state: dict, user_ids, item_ids) -> None:
+        """Become the fitted model persistence read (its invariants checked: ValueError if broken)."""
+        self._validate_params()
+        self._n_threads = effective_threads(getattr(self, "n_threads", 0))
+        self._write_lock = threading.Lock()
+        self._live = None
+        R = state["user_items_"]
+        if not sp.issparse(R):
+            raise ValueError("user_items_ is not a sparse matrix")
+        state["user_items_"] = as_csr(R, "user_items_", n_threads=self._n_threads)
+        self._from_saved(state)
+        n_users, n_items = self._live.seen.shape
+        # Users added by partial_fit_users without raw ids have none: maps may be shorter.
+        self.user_map_ = None if user_ids is None else IdMap(user_ids, "user")
+        self.item_map_ = None if item_ids is None else IdMap(item_ids, "item")
+        for name, m, n in (("user_ids_", self.user_map_, n_users), ("item_ids_", self.item_map_, n_items)):
+            if m is not None and len(m) > n:
+                raise ValueError(f"{name} has {len(m)} ids, expected at most {n}")
 
     def __getstate__(self):
-        state = self.__dict__.copy()
-        for name in self._caches:
-            if name in state:
-                state[name] = None
-        return state
+        # Pickle through the safe format: C++ operands are rebuilt on load, never pickled.
+        return {"params": self.get_params(), "blob": self.to_bytes() if self.is_fitted else None}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state["params"])
+        if state["blob"] is not None:
+            from .. import persistence
+
+            loaded = persistence.loads(state["blob"])
+            self.__dict__.update(loaded.__dict__)
 
     # ---- fitting -----------------------------------------------------------------------------
 
     def fit(self, R, **kwargs) -> "Recommender":
         """Fit on R (CSR users x items, any sparse format, or an Interactions)."""
-        from ..data import Interactions
-
-        self.user_ids_ = self.item_ids_ = None
+        self._validate_params()
+        user_map = item_map = None
         if isinstance(R, Interactions):
-            self.user_ids_, self.item_ids_ = R.user_ids, R.item_ids
+            user_map, item_map = R.user_map, R.item_map
             R = R.matrix
         R = as_csr(R, "R")
         if R.shape[0] == 0 or R.shape[1] == 0:
             raise ValueError(f"R must have at least one user and one item, got shape {R.shape}")
-        self._n_threads = resolve_threads(getattr(self, "n_threads", 0))
-        self.user_items_ = R
+        self._n_threads = effective_threads(getattr(self, "n_threads", 0))
+        self._write_lock = threading.Lock()
+        self._live = None
         self._fit(R, **kwargs)
+        self.user_map_, self.item_map_ = user_map, item_map
         return self
-
-    @property
-    def is_fitted(self) -> bool:
-        return hasattr(self, "user_items_")
-
-    def _check_fitted(self):
-        if not self.is_fitted:
-            raise NotFittedError(f"this {type(self).__name__} is not fitted yet: call fit(R) first")
-
-    @property
-    def n_users(self) -> int:
-        self._check_fitted()
-        return self.user_items_.shape[0]
-
-    @property
-    def n_items(self) -> int:
-        self._check_fitted()
-        return self.user_items_.shape[1]
 
     # ---- using the model -----------------------------------------------------------------------
 
     def predict(self, users, items) -> np.ndarray:
         """Scores for the pairs (users[t], items[t]), float32. Unknown indices raise ValueError."""
         self._check_fitted()
-        users = check_ids(users, "users", self.n_users)
-        items = check_ids(items, "items", self.n_items)
+        live = self._live
+        users = check_ids(users, "users", live.seen.shape[0])
+        items = check_ids(items, "items", live.seen.shape[1])
         if users.shape != items.shape:
             raise ValueError(f"users and items must have the same length, got {users.size} and {items.size}")
-        return self._predict(users, items)
+        return self._predict(live, users, items)
 
     def recommend(self, users, k=10, *, exclude_seen=True, items=None):
         """Top-k items for each user, best first: ``(ids int32 (n, k), scores float32 (n, k))``.
@@ -157,41 +237,111 @@ class Recommender:
         restricts the candidates. Rows with fewer than k candidates are padded with -1 / -inf.
         """
         self._check_fitted()
-        users = check_ids(users, "users", self.n_users)
+        live = self._live
+        n_users, n_items = live.seen.shape
+        users = check_ids(users, "users", n_users)
         k = check_k(k)
         candidates = None
         if items is not None:
-            items = check_ids(items, "items", self.n_items)
-            candidates = np.zeros(self.n_items, dtype=np.uint8)
+            items = check_ids(items, "items", n_items)
+            candidates = np.zeros(n_items, dtype=np.uint8)
             candidates[items] = 1
-        exclude = self.user_items_[users] if exclude_seen else None
-        if exclude is not None:
-            exclude.sort_indices()
-        return self._recommend(users, k, exclude, candidates)
+        exclude = live.seen.rows(users) if exclude_seen else None
+        return self._recommend(live, users, k, exclude, candidates)
 
     def similar_items(self, items, k=10):
         """The k most similar items to each of ``items`` (itself excluded), best first."""
         self._check_fitted()
-        return self._similar_items(check_ids(items, "items", self.n_items), check_k(k))
+        live = self._live
+        return self._similar_items(live, check_ids(items, "items", live.seen.shape[1]), check_k(k))
 
     def similar_users(self, users, k=10):
         """The k most similar users to each of ``users`` (itself excluded), best first."""
         self._check_fitted()
-        return self._similar_users(check_ids(users, "users", self.n_users), check_k(k))
+        live = self._live
+        return self._similar_users(live, check_ids(users, "users", live.seen.shape[0]), check_k(k))
+
+    # ---- fold-in ------------------------------------------------------------------------------
+
+    def partial_fit_users(self, users, user_items, *, user_ids=None) -> "Recommender":
+        """Fold in users from their interactions without refitting the rest of the model.
+
+        ``users``: dense indices; indices >= n_users add new users (the model grows to the largest
+        one; users in a gap have no interactions). ``user_items``: one row per user (len(users) x n_items, any sparse format) that
+        replaces those users' training rows, so ``recommend(exclude_seen=True)`` knows what they
+        have. ``user_ids``: raw ids of the new users (those >= n_users, in the order given) when the
+        model has raw ids. The cost is proportional to the users folded in; the new state is
+        published atomically (see the module docstring). Returns self.
+        """
+        self._check_fitted()
+        users = np.atleast_1d(np.asarray(users))
+        if users.dtype == np.bool_ or not np.issubdtype(users.dtype, np.integer) or users.ndim != 1:
+            raise TypeError("users must be a 1-d array of integer indices")
+        if users.size and users.min() < 0:
+            raise ValueError("users must be >= 0")
+        if np.unique(users).size != users.size:
+            raise ValueError("users must not repeat")
+        with self._write_lock:
+            live = self._live
+            n_users, n_items = live.seen.shape
+            rows = as_csr(user_items, "user_items", shape=(users.size, n_items))
+            new_map = self._grown_map(getattr(self, "user_map_", None), users, n_users, user_ids)
+            self._publish(self._fold_in(live, users.astype(np.int64), rows))
+            self.user_map_ = new_map
+        return self
+
+    def _grown_map(self, user_map, users, n_users, user_ids):
+        new_users = np.sort(users[users >= n_users])
+        if user_ids is None:  # new users stay without raw ids: the map is shorter than n_users
+            return user_map
+        if user_map is None:
+            raise ValueError("user_ids given, but the model has no raw user ids (fitted on a bare matrix)")
+        ids = np.asarray(user_ids, dtype=object if np.asarray(user_ids).dtype.kind in "OUS" else None)
+        if ids.ndim != 1 or ids.size != new_users.size:
+            raise ValueError(f"user_ids must name the {new_users.size} new users (indices >= {n_users}), "
+                             f"got {ids.size} ids")
+        if user_map is not None and len(user_map) != n_users:
+            raise ValueError("user_ids: earlier fold-ins added users without raw ids, so new ids cannot line up")
+        if not np.array_equal(new_users, np.arange(n_users, n_users + new_users.size)):
+            raise ValueError("new users must be numbered n_users, n_users + 1, ... to take raw ids")
+        order = np.argsort(users[users >= n_users], kind="stable")
+        return user_map.extend(ids[order])
 
     # ---- for subclasses ------------------------------------------------------------------------
 
     def _fit(self, R: sp.csr_matrix, **kwargs):
         raise NotImplementedError
 
-    def _predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    def _predict(self, live, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def _recommend(self, users, k, exclude, candidates):
+    def _recommend(self, live, users, k, exclude, candidates):
         raise NotImplementedError
 
-    def _similar_items(self, items, k):
+    def _similar_items(self, live, items, k):
         raise NotImplementedError
 
-    def _similar_users(self, users, k):
+    def _similar_users(self, live, users, k):
         raise NotImplementedError
+
+    def _fold_in(self, live, users: np.ndarray, rows: sp.csr_matrix):
+        raise NotImplementedError(f"{type(self).__name__} does not support partial_fit_users")
+
+
+def _index(id_map, raw_ids, missing, n, kind):
+    if id_map is not None:
+        return id_map.index(raw_ids, missing)
+    return IdMap.range(n, kind).index(raw_ids, missing)
+
+
+def rows_from_pairs(items, values, n_items: int) -> sp.csr_matrix:
+    """One user's (items, values) as a 1 x n_items CSR row (for fold-in helpers)."""
+    items = check_ids(items, "items", n_items)
+    values = as_float32_array(values, "values", 1, finite=True)
+    if values.size != items.size:
+        raise ValueError("items and values must have the same length")
+    return sp.csr_matrix((values, (np.zeros(items.size, int), items)), shape=(1, n_items))
+
+
+def seen_of(R: sp.csr_matrix) -> ReplacedRows:
+    return ReplacedRows(R)

@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
+import scipy.sparse as sp
 
-from .. import _core, _sparse
+from .. import _kernels
 from ..similarity import METRICS, neighbours, topk_similarity
 from .._validation import check_ids
 from ._baselines import als_baselines, means
+from ._rows import ReplacedRows
 from .base import Recommender
 
 VARIANTS = ("basic", "mean", "baseline")
-_VARIANT_CODE = {"basic": 0, "mean": 1, "baseline": 2}
+
+
+@dataclass(frozen=True)
+class _Live:
+    """Everything a call reads, published as one object (see turborec.models.base).
+
+    Targets are what the similarity links (items for ItemKNN, users for UserKNN); "others" the
+    other side. Fold-in replaces a user's rows in ``seen`` (and, for UserKNN, their neighbour
+    list in ``similarity``) and their mean and bias; the rest is shared with the previous state.
+    """
+
+    seen: ReplacedRows  # users x items: the training matrix, fold-ins included
+    similarity: ReplacedRows  # targets x fitted targets: each row the target's neighbours
+    fitted: sp.csr_matrix  # the training matrix as fitted, targets as rows (what similarity ranges over)
+    voters: sp.csr_matrix | None  # UserKNN: items x fitted users, who votes on an item (ItemKNN: seen's rows)
+    operand: object  # the candidates of recommend, prepared once (SparseOperand)
+    user_mean: np.ndarray
+    user_bias: np.ndarray
 
 
 class Explanation(NamedTuple):
@@ -43,7 +63,6 @@ class _NeighbourhoodModel(Recommender):
     _item_based: bool
     _saved_attributes = ("similarity_", "global_mean_", "user_bias_", "item_bias_", "user_mean_", "item_mean_",
                          "rating_range_")
-    _caches = ("_operand",)
 
     def __init__(self, k=40, *, metric="cosine", shrinkage=0.0, min_support=1, variant="mean", min_k=1,
                  max_neighbours=None, clip=True, n_threads=0):
@@ -74,83 +93,145 @@ class _NeighbourhoodModel(Recommender):
         self._check_params()
 
     def _fit(self, R):
-        self._check_params()
-        targets = self._views(R)
-        n_targets = targets.shape[0]
+        by_target = R.T.tocsr() if self._item_based else R
+        by_target.sort_indices()
+        n_targets = by_target.shape[0]
         # Prediction picks the k best among the neighbours the other side has rated, so more than
         # k neighbours are kept per target (Surprise keeps all of them, in a dense n x n matrix).
         stored = self.max_neighbours or min(max(n_targets - 1, 1), max(10 * int(self.k), 200))
-        self.similarity_ = topk_similarity(targets, stored, metric=self.metric, shrinkage=self.shrinkage,
-                                           min_support=self.min_support, n_threads=self._n_threads)
-        self.global_mean_, self.user_bias_, self.item_bias_ = als_baselines(R)
-        self.user_mean_ = means(R, axis=1, fill=float(self.global_mean_))
+        similarity = topk_similarity(by_target, stored, metric=self.metric, shrinkage=self.shrinkage,
+                                     min_support=self.min_support, n_threads=self._n_threads)
+        self.global_mean_, user_bias, self.item_bias_ = als_baselines(R)
+        user_mean = means(R, axis=1, fill=float(self.global_mean_))
         self.item_mean_ = means(R, axis=0, fill=float(self.global_mean_))
         self.rating_range_ = (float(R.data.min()), float(R.data.max())) if R.nnz else (0.0, 0.0)
+        self._publish_fitted(R, similarity, user_mean, user_bias)
 
-    def _views(self, R):
-        """Keep the ratings with targets as rows and with the other side as rows (the voters'
-        view); returns the former."""
-        targets = R.T.tocsr() if self._item_based else R
-        targets.sort_indices()
-        self._targets = targets
-        self._others = R if self._item_based else targets.T.tocsr()
-        self._others.sort_indices()
-        self._operand = None
-        return targets
+    def _publish_fitted(self, R, similarity, user_mean, user_bias):
+        fitted = R.T.tocsr() if self._item_based else R
+        fitted.sort_indices()
+        voters = None if self._item_based else _sorted(R.T.tocsr())
+        # recommend's candidates are the items; their "features" are what a query row is made of:
+        # ItemKNN scores sum_j r_uj s(j -> i) (the similarity's columns), UserKNN sum_v s_uv r_vi.
+        y = _sorted(similarity.T.tocsr()) if self._item_based else voters
+        operand = _kernels.sparse_operand(y, scale=None, n_threads=self._n_threads)
+        self._publish(_Live(seen=ReplacedRows(R), similarity=ReplacedRows(similarity), fitted=fitted, voters=voters,
+                            operand=operand, user_mean=user_mean, user_bias=user_bias))
 
-    def _after_load(self):
-        super()._after_load()
-        n_targets = self.n_items if self._item_based else self.n_users
-        if self.similarity_.shape != (n_targets, n_targets):
-            raise ValueError(f"similarity_ has shape {self.similarity_.shape}, expected {(n_targets, n_targets)}")
-        for name, n in (("user_bias_", self.n_users), ("user_mean_", self.n_users), ("item_bias_", self.n_items),
-                        ("item_mean_", self.n_items)):
-            if getattr(self, name).shape != (n,):
-                raise ValueError(f"{name} has shape {getattr(self, name).shape}, expected ({n},)")
-        self._views(self.user_items_)
+    @property
+    def similarity_(self) -> sp.csr_matrix:
+        """The neighbour lists: targets x targets (items for ItemKNN, users for UserKNN), canonical CSR."""
+        self._check_fitted()
+        live = self._live
+        return _with_cols(live.similarity.matrix(), live.similarity.shape[0])
+
+    @property
+    def user_mean_(self) -> np.ndarray:
+        self._check_fitted()
+        return self._live.user_mean
+
+    @property
+    def user_bias_(self) -> np.ndarray:
+        self._check_fitted()
+        return self._live.user_bias
+
+    def _saved_state(self, live):
+        S = _with_cols(live.similarity.matrix(), live.similarity.shape[0])
+        return {"user_items_": live.seen.matrix(), "similarity_": S,
+                "global_mean_": self.global_mean_, "user_bias_": live.user_bias, "item_bias_": self.item_bias_,
+                "user_mean_": live.user_mean, "item_mean_": self.item_mean_, "rating_range_": self.rating_range_}
+
+    def _from_saved(self, state):
+        R = state["user_items_"]
+        n_users, n_items = R.shape
+        n_targets = n_items if self._item_based else n_users
+        S = state["similarity_"]
+        if S.shape != (n_targets, n_targets):
+            raise ValueError(f"similarity_ has shape {S.shape}, expected {(n_targets, n_targets)}")
+        for name, n in (("user_bias_", n_users), ("user_mean_", n_users), ("item_bias_", n_items),
+                        ("item_mean_", n_items)):
+            if getattr(state[name], "shape", None) != (n,):
+                raise ValueError(f"{name} has shape {getattr(state[name], 'shape', None)}, expected ({n},)")
+        self.global_mean_, self.item_bias_, self.item_mean_ = state["global_mean_"], state["item_bias_"], \
+            state["item_mean_"]
+        self.rating_range_ = state["rating_range_"]
+        self._publish_fitted(R, S, state["user_mean_"], state["user_bias_"])
 
     # ---- prediction -------------------------------------------------------------------------
 
-    def _predict(self, users, items):
-        predictions, _ = self._predict_with_counts(users, items)
+    def _predict(self, live, users, items):
+        predictions, _ = self._predict_with_counts(live, users, items)
         return predictions
 
-    def _predict_with_counts(self, users, items):
+    def _predict_with_counts(self, live, users, items):
         if self._item_based:
-            targets, others = items, users
-            target_mean, target_bias, other_bias = self.item_mean_, self.item_bias_, self.user_bias_
+            # Only the rows of the users in the pairs are sent: fold-ins never force a full merge.
+            voters, other_pos = np.unique(users, return_inverse=True)
+            S = live.similarity.matrix()  # ItemKNN's neighbour lists never change after fit
+            M = live.seen.rows(voters)
+            targets, target_mean, target_bias = items, self.item_mean_, self.item_bias_
+            other_bias = live.user_bias[voters]
         else:
-            targets, others = users, items
-            target_mean, target_bias, other_bias = self.user_mean_, self.user_bias_, self.item_bias_
-        S, M = _sparse.csr_tuples(self.similarity_, self._others)
-        out, used = _core.knn_predict(S, M, targets, others, int(self.k), int(self.min_k), _VARIANT_CODE[self.variant],
-                                      target_mean, float(self.global_mean_), target_bias, other_bias, self._n_threads)
+            n_users = live.seen.shape[0]
+            S = _with_cols(live.similarity.matrix(), n_users)
+            M = _with_cols(live.voters, n_users)
+            targets, other_pos = users, items
+            target_mean, target_bias, other_bias = live.user_mean, live.user_bias, self.item_bias_
+        out, used = _kernels.knn_predict(
+            S, M, targets=np.ascontiguousarray(targets, dtype=np.int32),
+            others=np.ascontiguousarray(other_pos, dtype=np.int32), k=int(self.k), min_k=int(self.min_k),
+            variant=self.variant, target_mean=np.ascontiguousarray(target_mean, dtype=np.float32),
+            global_mean=float(self.global_mean_), target_bias=np.ascontiguousarray(target_bias, dtype=np.float32),
+            other_bias=np.ascontiguousarray(other_bias, dtype=np.float32), n_threads=self._n_threads)
         if self.clip:
             np.clip(out, *self.rating_range_, out=out)
         return out, used
 
     # ---- recommendation ---------------------------------------------------------------------
 
-    def _recommend(self, users, k, exclude, candidates):
-        if self._operand is None:
-            # Candidates are the items; their "features" are what A's rows are made of.
-            y = self.similarity_.T.tocsr() if self._item_based else self._others
-            y.sort_indices()
-            self._operand = _core.SparseOperand(_sparse.csr_tuples(y)[0], None, self._n_threads)
-        A = self.user_items_[users] if self._item_based else self.similarity_[users]
-        A.sort_indices()
-        a, ex = _sparse.csr_tuples(A, exclude, values=(True, False))
-        return _core.sparse_topk(a, self._operand, ex, k, False, 1, 0.0, None, False, None, None, candidates,
-                                 self._n_threads)
+    def _recommend(self, live, users, k, exclude, candidates):
+        queries = live.seen.rows(users) if self._item_based else live.similarity.rows(users)
+        return _kernels.sparse_topk(queries, operand=live.operand, k=k, exclude=exclude, candidates=candidates,
+                                    n_threads=self._n_threads)
+
+    # ---- fold-in ------------------------------------------------------------------------------
+
+    def _fold_in(self, live, users, rows):
+        seen = live.seen.replace(users, rows)
+        n_users = seen.shape[0]
+        lengths = np.diff(rows.indptr)
+        sums = np.add.reduceat(rows.data, rows.indptr[:-1]) if rows.nnz else np.zeros(users.size)
+        sums = np.where(lengths > 0, sums, 0.0)
+        user_mean = _grow(live.user_mean, n_users, float(self.global_mean_))
+        user_bias = _grow(live.user_bias, n_users, 0.0)
+        user_mean[users] = np.where(lengths > 0, sums / np.maximum(lengths, 1), self.global_mean_)
+        # The ALS baseline's user step with the items' biases fixed (als_baselines' reg_user = 15).
+        residual = np.zeros(users.size)
+        if rows.nnz:
+            entry_user = np.repeat(np.arange(users.size), lengths)
+            residual = np.bincount(entry_user, weights=rows.data - self.global_mean_ - self.item_bias_[rows.indices],
+                                   minlength=users.size)
+        user_bias[users] = residual / (15.0 + lengths)
+        similarity = live.similarity
+        if not self._item_based:
+            # The users' own neighbour lists, among the fitted users (the candidates recommend can
+            # score through). Other users' lists keep their fitted neighbours until the next fit.
+            stored = max(int(np.diff(live.similarity.matrix().indptr).max(initial=0)), 1)
+            new_rows = topk_similarity(rows, stored + 1, Y=live.fitted, metric=self.metric,
+                                       shrinkage=self.shrinkage, min_support=self.min_support,
+                                       n_threads=self._n_threads)
+            similarity = similarity.replace(users, _drop_self(new_rows, users, stored))
+        return replace(live, seen=seen, similarity=similarity, user_mean=user_mean.astype(np.float32),
+                       user_bias=user_bias.astype(np.float32))
 
     # ---- neighbours -------------------------------------------------------------------------
 
-    def _own_neighbours(self, rows, k):
-        return neighbours(self.similarity_, rows, k=k)
+    def _own_neighbours(self, live, rows, k):
+        return neighbours(live.similarity.rows(rows), None, k=k)
 
-    def _other_neighbours(self, rows, k):
+    def _other_neighbours(self, live, rows, k):
         """Similarity on the other side, computed on demand for just these rows."""
-        matrix = self._others
+        matrix = live.seen.matrix() if self._item_based else live.voters
         S = topk_similarity(matrix[rows], k + 1, Y=matrix, metric=self.metric, shrinkage=self.shrinkage,
                             min_support=self.min_support, n_threads=self._n_threads)
         ids, scores = neighbours(S, None, k=k + 1)
@@ -175,14 +256,16 @@ class _NeighbourhoodModel(Recommender):
         the recommendation side; ``prediction_similarities`` and ``used_for_prediction`` the other.
         """
         self._check_fitted()
-        user = int(check_ids(user, "user", self.n_users)[0])
-        item = int(check_ids(item, "item", self.n_items)[0])
+        live = self._live
+        user = int(check_ids(user, "user", live.seen.shape[0])[0])
+        item = int(check_ids(item, "item", live.seen.shape[1])[0])
         target, other = (item, user) if self._item_based else (user, item)
-        S = self.similarity_
+        S = _with_cols(live.similarity.matrix(), live.similarity.shape[0])
         row_sims = _row_dict(S, target)  # the target's own neighbours: predict's voters
         # recommend: ItemKNN scores i through the neighbour lists of the user's items (column i)
         score_sims = _row_dict(S[:, [target]].T.tocsr(), 0) if self._item_based else row_sims
-        rated = self._others[other]  # what `other` rated (ItemKNN) / who rated the item (UserKNN)
+        # what `other` rated (ItemKNN) / who rated the item (UserKNN)
+        rated = live.seen.rows(np.array([other])) if self._item_based else live.voters[other]
         related = np.fromiter(set(row_sims) | set(score_sims), dtype=np.int64)
         ids = rated.indices[np.isin(rated.indices, related) & (rated.indices != target)]
         ratings = rated.data[np.isin(rated.indices, ids)].astype(np.float32)
@@ -194,9 +277,52 @@ class _NeighbourhoodModel(Recommender):
         used = np.zeros(ids.size, dtype=bool)
         used[voters] = True
         order = np.lexsort((ids, -weights))
-        prediction = float(self._predict(np.array([user], np.int32), np.array([item], np.int32))[0])
+        prediction = float(self._predict(live, np.array([user], np.int32), np.array([item], np.int32))[0])
         return Explanation(ids[order].astype(np.int32), similarities[order], ratings[order], weights[order], used[order],
                            float(weights.sum()), prediction, pred_sims[order])
+
+
+def _sorted(m: sp.csr_matrix) -> sp.csr_matrix:
+    m.sort_indices()
+    return m
+
+
+def _with_cols(m: sp.csr_matrix, n_cols: int) -> sp.csr_matrix:
+    """The same rows seen with more (empty) columns: no copy of the entries."""
+    if m.shape[1] == n_cols:
+        return m
+    out = sp.csr_matrix((m.data, m.indices, m.indptr), shape=(m.shape[0], n_cols), copy=False)
+    out.has_canonical_format = True
+    return out
+
+
+def _grow(a: np.ndarray, n: int, fill: float) -> np.ndarray:
+    """A float64 copy of a, extended to n entries with fill."""
+    out = np.full(n, fill, dtype=np.float64)
+    out[: a.size] = a
+    return out
+
+
+def _drop_self(S: sp.csr_matrix, rows: np.ndarray, k: int) -> sp.csr_matrix:
+    """Row t of S without column rows[t] (a user is not their own neighbour), at most k entries kept
+    (the best ones)."""
+    out_rows = []
+    for t, r in enumerate(rows):
+        lo, hi = S.indptr[t], S.indptr[t + 1]
+        idx, val = S.indices[lo:hi], S.data[lo:hi]
+        keep = idx != r
+        idx, val = idx[keep], val[keep]
+        if idx.size > k:
+            best = np.sort(np.lexsort((idx, -val))[:k])
+            idx, val = idx[best], val[best]
+        out_rows.append((idx, val))
+    lengths = np.array([len(i) for i, _ in out_rows], dtype=np.int64)
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    indices = np.concatenate([i for i, _ in out_rows]) if out_rows else np.empty(0, np.int32)
+    data = np.concatenate([v for _, v in out_rows]) if out_rows else np.empty(0, np.float32)
+    out = sp.csr_matrix((data.astype(np.float32), indices.astype(np.int32), indptr), shape=(rows.size, S.shape[1]))
+    out.has_canonical_format = True
+    return out
 
 
 def _row_dict(S, r) -> dict:
@@ -224,11 +350,11 @@ class ItemKNN(_NeighbourhoodModel):
 
     _item_based = True
 
-    def _similar_items(self, items, k):
-        return self._own_neighbours(items, k)
+    def _similar_items(self, live, items, k):
+        return self._own_neighbours(live, items, k)
 
-    def _similar_users(self, users, k):
-        return self._other_neighbours(users, k)
+    def _similar_users(self, live, users, k):
+        return self._other_neighbours(live, users, k)
 
 
 class UserKNN(_NeighbourhoodModel):
@@ -242,8 +368,8 @@ class UserKNN(_NeighbourhoodModel):
 
     _item_based = False
 
-    def _similar_users(self, users, k):
-        return self._own_neighbours(users, k)
+    def _similar_users(self, live, users, k):
+        return self._own_neighbours(live, users, k)
 
-    def _similar_items(self, items, k):
-        return self._other_neighbours(items, k)
+    def _similar_items(self, live, items, k):
+        return self._other_neighbours(live, items, k)

@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import numbers
 import time
+from dataclasses import dataclass, replace
 from typing import Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
-from .. import _core
+from .. import _kernels
 from .._validation import as_csr, as_float32_array, check_ids
-from ..topk import topk_dot
-from .base import Recommender
+from ..data import Interactions
+from ._rows import ReplacedRows
+from .base import Recommender, rows_from_pairs
 
 LOSSES = ("squared", "bpr")
 SCHEDULES = ("adagrad", "constant", "decay")
-_LOSS_CODE = {"squared": 0, "bpr": 1}
-_SCHEDULE_CODE = {"constant": 0, "adagrad": 1, "decay": 2}
 # Defaults (lr, reg, reg_bias, reg_exponent, init_std) by (loss, schedule); bench/mf_defaults_quality.py
 # measures them against LIBMF and Surprise SVD. Squared loss + AdaGrad: per-update regularisation
 # reg * n^-0.5 for a row with n ratings. The old per-update constant (reg 0.1) over-shrank heavy rows
@@ -61,6 +61,26 @@ def _reg_weights(counts: np.ndarray, exponent: float) -> np.ndarray:
     row's whole penalty over an epoch is reg * counts^(1 - exponent) (0: per update, as Surprise and
     LIBMF; 1: per row, the MAP estimate under a Gaussian prior)."""
     return np.maximum(counts, 1).astype(np.float64) ** -float(exponent)
+
+
+@dataclass(frozen=True)
+class _Live:
+    """Everything a call reads, published as one object (see turborec.models.base).
+
+    User rows live in slots of P / user_meta: fold-in writes a user's new vector into a fresh slot
+    and publishes a new ``slot`` map, so no reader ever sees a half-written row and the cost is
+    proportional to the users folded in. The item side never changes after fit.
+    """
+
+    seen: ReplacedRows
+    P: np.ndarray  # (capacity, dpad) user vectors by slot
+    user_meta: np.ndarray  # (capacity, 4) [bias, accumulators] by slot
+    slot: np.ndarray  # (n_users,) int64: the slot of each user
+    used: int  # slots written so far
+    Q: np.ndarray  # (n_items, dpad)
+    item_meta: np.ndarray  # (n_items, 4)
+    items: object  # PackedItems of Q[:, :factors] + item bias, for recommend
+    unit_items: object  # PackedItems of the unit-length item vectors, for similar_items
 
 
 class EarlyStopping:
@@ -161,9 +181,6 @@ class MatrixFactorization(Recommender):
         Epochs without improvement before stopping.
     """
 
-    _saved_attributes = ("_P", "_Q", "_user_meta", "_item_meta", "global_mean_", "rating_range_", "seed_", "grid_",
-                         "history_", "_lr", "_reg", "_reg_bias")
-
     def __init__(self, factors=64, epochs=20, *, loss="squared", lr=None, reg=None, reg_bias=None,
                  lr_schedule="adagrad", decay=0.1, init_std=None, biased=True, clip=None, grid=None, n_threads=0,
                  seed=None, verbose=False, early_stopping=True, patience=3, reg_exponent=None):
@@ -227,24 +244,38 @@ class MatrixFactorization(Recommender):
     def _validate_params(self):
         self._resolved()
 
-    def _after_load(self):
-        super()._after_load()
-        self._resolved()  # sets _reg_exponent from the parameters
+    def _saved_state(self, live):
+        return {"user_items_": live.seen.matrix(), "_P": live.P[live.slot], "_Q": live.Q,
+                "_user_meta": live.user_meta[live.slot], "_item_meta": live.item_meta,
+                "global_mean_": self.global_mean_, "rating_range_": self.rating_range_, "seed_": self.seed_,
+                "grid_": self.grid_, "history_": self.history_, "_lr": self._lr, "_reg": self._reg,
+                "_reg_bias": self._reg_bias}
+
+    def _from_saved(self, state):
+        for name in ("global_mean_", "rating_range_", "seed_", "grid_", "history_", "_lr", "_reg", "_reg_bias"):
+            setattr(self, name, state[name])
+        self._resolved()  # sets _reg_exponent from the parameters (fold-in uses it)
         self.best_epoch_ = self.best_score_ = None  # not saved: derived from history_ as fit chose it
         key = "validation_auc" if self.loss == "bpr" else "validation_rmse"
         scores = [row.get(key) for row in self.history_ or ()]
         if self.early_stopping and scores and all(v is not None for v in scores):
             self.best_epoch_ = int(np.argmax(scores) if self.loss == "bpr" else np.argmin(scores))
             self.best_score_ = float(scores[self.best_epoch_])
+        R = state["user_items_"]
+        n_users, n_items = R.shape
         d = int(self.factors)
         dpad = -(-d // _PAD) * _PAD
-        for name, shape in (("_P", (self.n_users, dpad)), ("_Q", (self.n_items, dpad)),
-                            ("_user_meta", (self.n_users, 4)), ("_item_meta", (self.n_items, 4))):
-            a = getattr(self, name)
+        for name, shape in (("_P", (n_users, dpad)), ("_Q", (n_items, dpad)),
+                            ("_user_meta", (n_users, 4)), ("_item_meta", (n_items, 4))):
+            a = state[name]
             if a.shape != shape or a.dtype != np.float32 or not a.flags.c_contiguous:
                 raise ValueError(f"{name} is a {a.dtype} array of shape {a.shape}, expected float32 {shape}")
+        self._publish_fitted(R, state["_P"], state["_Q"], state["_user_meta"], state["_item_meta"])
 
     # ---- training ---------------------------------------------------------------------------
+
+    _saved_attributes = ("_P", "_Q", "_user_meta", "_item_meta", "global_mean_", "rating_range_", "seed_", "grid_",
+                         "history_", "_lr", "_reg", "_reg_bias")
 
     def fit(self, R, *, validation=None, callbacks: Sequence[Callable] | None = None):
         """Train on R: a CSR users x items matrix (or any sparse format), an Interactions, or a
@@ -286,21 +317,19 @@ class MatrixFactorization(Recommender):
         Q = _aligned_zeros((n_items, dpad))
         P[:, :d] = rng.normal(0.0, self._init_std, (n_users, d))
         Q[:, :d] = rng.normal(0.0, self._init_std, (n_items, d))
-        self._P, self._Q = P, Q
-        # Per-row [bias, AdaGrad accumulator of the factors, of the bias, unused]: one cache line.
-        self._user_meta = _new_meta(n_users)
-        self._item_meta = _new_meta(n_items)
-        self._user_meta[:, 3] = _reg_weights(np.diff(R.indptr), self._reg_exponent)
-        self._item_meta[:, 3] = _reg_weights(np.bincount(R.indices, minlength=n_items), self._reg_exponent)
+        # Per-row [bias, AdaGrad accumulator of the factors, of the bias, regularisation weight]: one line.
+        user_meta, item_meta = _new_meta(n_users), _new_meta(n_items)
+        user_meta[:, 3] = _reg_weights(np.diff(R.indptr), self._reg_exponent)
+        item_meta[:, 3] = _reg_weights(np.bincount(R.indices, minlength=n_items), self._reg_exponent)
+        self._training = [P, Q, user_meta, item_meta]
         bpr = self.loss == "bpr"
         values = R.data
         self.global_mean_ = float(values.mean()) if (R.nnz and not bpr and self.biased) else 0.0
         self.rating_range_ = (float(values.min()), float(values.max())) if R.nnz else (0.0, 0.0)
         users = np.repeat(np.arange(n_users, dtype=np.int32), np.diff(R.indptr))
         self.grid_ = int(self.grid) if self.grid is not None else int(np.clip(round(np.sqrt(R.nnz / 1e4)), 1, 64))
-        grid = _core.SgdGrid(users, R.indices, None if bpr else values, n_users, n_items, self.grid_, self.seed_,
-                             user_sorted=not bpr)
-        positives = (R.indptr.astype(np.int64), R.indices) if bpr else (None, None)
+        grid = _kernels.sgd_grid(users=users, items=R.indices, values=None if bpr else values, n_users=n_users,
+                                 n_items=n_items, grid=self.grid_, seed=self.seed_, user_sorted=not bpr)
         val = self._validation_pairs(validation, R.shape, rng)
         callbacks = list(callbacks or ())
         stoppers = [cb for cb in callbacks if isinstance(cb, EarlyStopping)]
@@ -317,9 +346,11 @@ class MatrixFactorization(Recommender):
         try:
             for epoch in range(int(self.epochs)):
                 start = time.perf_counter()
-                total = _core.sgd_epoch(grid, self._state(), d, self.global_mean_, _LOSS_CODE[self.loss],
-                                        _SCHEDULE_CODE[self.lr_schedule], lr, reg, reg_bias, float(self.decay),
-                                        bool(self.biased), self.seed_, *positives, epoch, self._n_threads)
+                total = _kernels.sgd_epoch(
+                    grid, _kernels.sgd_state(*self._training), factors=d, mu=self.global_mean_, loss=self.loss,
+                    lr_schedule=self.lr_schedule, lr=lr, reg=reg, reg_bias=reg_bias, decay=float(self.decay),
+                    biased=bool(self.biased), seed=self.seed_, positives=R if bpr else None, epoch=epoch,
+                    n_threads=self._n_threads)
                 row = {"epoch": epoch, "seconds": time.perf_counter() - start}
                 if bpr:
                     row["train_loss"] = total / max(R.nnz, 1)
@@ -343,21 +374,31 @@ class MatrixFactorization(Recommender):
         self.best_epoch_ = self.best_score_ = None
         if stoppers and self.history_:
             self.best_epoch_, self.best_score_ = int(stoppers[0].best_epoch), float(stoppers[0].best)
+        P, Q, user_meta, item_meta = self._training
+        del self._training
+        self._publish_fitted(R, P, Q, user_meta, item_meta)
 
-    def _state(self):
-        return _core.SgdStateArrays(self._P, self._Q, self._user_meta, self._item_meta)
+    def _publish_fitted(self, R, P, Q, user_meta, item_meta):
+        """Build the operands recommend and similar_items reuse, then publish the live state."""
+        d = int(self.factors)
+        items = np.ascontiguousarray(Q[:, :d])
+        bias = np.ascontiguousarray(item_meta[:, 0]) if self.biased else None
+        self._publish(_Live(seen=ReplacedRows(R), P=P, user_meta=user_meta, slot=np.arange(P.shape[0], dtype=np.int64),
+                            used=P.shape[0], Q=Q, item_meta=item_meta,
+                            items=_kernels.pack_items(items, item_bias=bias, n_threads=self._n_threads),
+                            unit_items=_kernels.pack_items(_unit_rows(items), item_bias=None,
+                                                           n_threads=self._n_threads)))
 
+    # EarlyStopping's hooks: copies of the arrays being trained, and putting them back.
     def _snapshot(self):
-        return [a.copy() for a in (self._P, self._Q, self._user_meta, self._item_meta)]
+        return [a.copy() for a in self._training]
 
     def _restore(self, snapshot):
-        self._P, self._Q, self._user_meta, self._item_meta = snapshot
+        self._training = snapshot
 
     def _validation_pairs(self, validation, shape, rng):
         if validation is None:
             return None
-        from ..data import Interactions
-
         if isinstance(validation, Interactions):
             validation = validation.matrix
         V = as_csr(self._as_matrix(validation, shape), "validation", shape=shape)
@@ -369,73 +410,90 @@ class MatrixFactorization(Recommender):
         return users, items, V.data
 
     def _validate(self, val):
+        P, Q, user_meta, item_meta = self._training
+        state = _kernels.sgd_state(P, Q, user_meta, item_meta)
         if self.loss == "bpr":
             users, pos, neg = val
-            sp_, sn = self._raw_scores(users, pos), self._raw_scores(users, neg)
+            sp_, sn = self._scores(state, users, pos), self._scores(state, users, neg)
             return {"validation_auc": float(np.mean((sp_ > sn) + 0.5 * (sp_ == sn)))}
         users, items, truth = val
-        err = self._predict(users, items) - truth
+        err = self._clipped(self._scores(state, users, items)) - truth
         return {"validation_rmse": float(np.sqrt(np.mean(err.astype(np.float64) ** 2)))}
 
     # ---- using the model ------------------------------------------------------------------------
 
-    def _raw_scores(self, users, items):
-        return _core.mf_predict(self._state(), int(self.factors), float(self.global_mean_), users, items,
-                                bool(self.biased), self._n_threads)
+    def _scores(self, state, rows, items):
+        """mu + b_u + b_i + <p_u, q_i> for P rows `rows` (slots) and items."""
+        return _kernels.mf_predict(state, factors=int(self.factors), mu=float(self.global_mean_), users=rows,
+                                   items=items, biased=bool(self.biased), n_threads=self._n_threads)
 
-    def _predict(self, users, items):
-        out = self._raw_scores(users, items)
+    def _clipped(self, out):
         if self.loss == "squared" and self.clip is not False:
             low, high = self.rating_range_ if self.clip is None else self.clip
             np.clip(out, low, high, out=out)
         return out
 
-    def _recommend(self, users, k, exclude, candidates):
-        bias = np.ascontiguousarray(self._item_meta[:, 0]) if self.biased else None
+    def _predict(self, live, users, items):
+        state = _kernels.sgd_state(live.P, live.Q, live.user_meta, live.item_meta)
+        return self._clipped(self._scores(state, live.slot[users].astype(np.int32), items))
+
+    def _recommend(self, live, users, k, exclude, candidates):
+        d = int(self.factors)
+        queries = live.P[live.slot[users], :d]
         if candidates is None:
-            return topk_dot(self._P[users], self._Q, k, exclude=exclude, item_bias=bias, n_threads=self._n_threads)
+            return _kernels.topk_dot(queries, items=live.items, k=k, exclude=exclude, n_threads=self._n_threads)
+        # Restricted candidates: pack just those items for this call.
         allowed = np.flatnonzero(candidates)
+        if allowed.size == 0:
+            return (np.full((users.size, k), -1, np.int32), np.full((users.size, k), -np.inf, np.float32))
+        bias = np.ascontiguousarray(live.item_meta[allowed, 0]) if self.biased else None
+        packed = _kernels.pack_items(np.ascontiguousarray(live.Q[allowed, :d]), item_bias=bias,
+                                     n_threads=self._n_threads)
         sub_exclude = exclude[:, allowed] if exclude is not None else None
-        ids, scores = topk_dot(self._P[users], self._Q[allowed], k, exclude=sub_exclude,
-                               item_bias=None if bias is None else bias[allowed], n_threads=self._n_threads)
+        if sub_exclude is not None:
+            sub_exclude.sort_indices()
+        ids, scores = _kernels.topk_dot(queries, items=packed, k=k, exclude=sub_exclude, n_threads=self._n_threads)
         return np.where(ids >= 0, allowed[np.maximum(ids, 0)], -1).astype(np.int32), scores
 
-    def _cosine_neighbours(self, table, rows, k):
-        norms = np.linalg.norm(table, axis=1, keepdims=True)
-        unit = np.divide(table, norms, out=np.zeros_like(table), where=norms > 0)
+    def _cosine_neighbours(self, queries, packed, rows, k):
         self_pairs = sp.csr_matrix((np.ones(rows.size, np.float32), (np.arange(rows.size), rows)),
-                                   shape=(rows.size, table.shape[0]))
-        return topk_dot(unit[rows], unit, k, exclude=self_pairs, n_threads=self._n_threads)
+                                   shape=(rows.size, packed.n_items))
+        return _kernels.topk_dot(queries, items=packed, k=k, exclude=self_pairs, n_threads=self._n_threads)
 
-    def _similar_items(self, items, k):
-        return self._cosine_neighbours(self._Q, items, k)
+    def _similar_items(self, live, items, k):
+        unit = _unit_rows(np.ascontiguousarray(live.Q[items, : int(self.factors)]))
+        return self._cosine_neighbours(unit, live.unit_items, items, k)
 
-    def _similar_users(self, users, k):
-        return self._cosine_neighbours(self._P, users, k)
+    def _similar_users(self, live, users, k):
+        unit = _unit_rows(live.P[live.slot, : int(self.factors)])
+        packed = _kernels.pack_items(unit, item_bias=None, n_threads=self._n_threads)
+        return self._cosine_neighbours(np.ascontiguousarray(unit[users]), packed, users, k)
 
     @property
     def user_factors(self) -> np.ndarray:
-        """(n_users, factors) view of the user vectors p_u."""
+        """(n_users, factors) user vectors p_u (a copy: fold-in keeps rows in slots)."""
         self._check_fitted()
-        return self._P[:, : self.factors]
+        live = self._live
+        return live.P[live.slot, : self.factors]
 
     @property
     def item_factors(self) -> np.ndarray:
         """(n_items, factors) view of the item vectors q_i."""
         self._check_fitted()
-        return self._Q[:, : self.factors]
+        return self._live.Q[:, : self.factors]
 
     @property
     def user_bias(self) -> np.ndarray:
-        """(n_users,) view of b_u."""
+        """(n_users,) b_u (a copy)."""
         self._check_fitted()
-        return self._user_meta[:, 0]
+        live = self._live
+        return live.user_meta[live.slot, 0]
 
     @property
     def item_bias(self) -> np.ndarray:
         """(n_items,) view of b_i."""
         self._check_fitted()
-        return self._item_meta[:, 0]
+        return self._live.item_meta[:, 0]
 
     @property
     def global_mean(self) -> float:
@@ -454,58 +512,54 @@ class MatrixFactorization(Recommender):
         Returns (factors (factors,), bias).
         """
         self._check_fitted()
-        row = self._rows_matrix(user_items, 1, "user_items")
-        return self._fold_in(row.indices, row.data)
+        live = self._live
+        if isinstance(user_items, tuple) and len(user_items) == 2:
+            row = rows_from_pairs(user_items[0], user_items[1], live.Q.shape[0])
+        else:
+            row = as_csr(user_items, "user_items", shape=(1, live.Q.shape[0]))
+        return self._solve_user(live, row.indices, row.data)
 
-    def partial_fit_users(self, users, user_items):
-        """Compute (or recompute) the given users' vectors from their interactions, items fixed, and
-        store them; indices >= n_users add new users (the tables grow). ``user_items`` holds one row
-        per user (n_users_given x n_items) and replaces those users' training rows, so
-        ``recommend(exclude_seen=True)`` knows what they have. Returns self."""
-        self._check_fitted()
-        users = np.atleast_1d(np.asarray(users))
-        if users.dtype == np.bool_ or not np.issubdtype(users.dtype, np.integer) or users.ndim != 1:
-            raise TypeError("users must be a 1-d array of integer indices")
-        if users.size and users.min() < 0:
-            raise ValueError("users must be >= 0")
-        if np.unique(users).size != users.size:
-            raise ValueError("users must not repeat")
-        rows = self._rows_matrix(user_items, users.size, "user_items")
-        new_n = max(self.n_users, int(users.max(initial=-1)) + 1)
-        if new_n > self.n_users:
-            grow = new_n - self.n_users
-            self._P = np.vstack([self._P, np.zeros((grow, self._P.shape[1]), np.float32)])
-            self._user_meta = np.vstack([self._user_meta, _new_meta(grow)])
-            self.user_items_ = sp.vstack([self.user_items_, sp.csr_matrix((grow, self.n_items), dtype=np.float32)],
-                                         format="csr")
+    def _fold_in(self, live, users, rows):
+        n_users = live.slot.size
+        new_n = max(n_users, int(users.max(initial=-1)) + 1)
+        # Every user that gets a slot now: the given ones and, when the table grows, the gap users.
+        gap = np.setdiff1d(np.arange(n_users, new_n), users)
+        fresh = np.concatenate([users, gap])
+        P, meta, used = live.P, live.user_meta, live.used
+        if used + fresh.size > P.shape[0]:  # grow the slot storage (amortised doubling), compacted
+            capacity = max(2 * (new_n + fresh.size), 16)
+            P2 = np.zeros((capacity, P.shape[1]), np.float32)
+            meta2 = _new_meta(capacity)
+            P2[:n_users], meta2[:n_users] = P[live.slot], meta[live.slot]
+            P, meta, used = P2, meta2, n_users
+            slot = np.arange(n_users, dtype=np.int64)
+        else:
+            slot = live.slot.copy()
+        new_slots = np.arange(used, used + fresh.size, dtype=np.int64)
+        d = int(self.factors)
         for t, u in enumerate(users):
             lo, hi = rows.indptr[t], rows.indptr[t + 1]
-            p, b = self._fold_in(rows.indices[lo:hi], rows.data[lo:hi])
-            self._P[u, : self.factors] = p
-            self._user_meta[u, 0] = b
-        replaced = sp.lil_matrix(self.user_items_)
-        replaced[users] = rows
-        self.user_items_ = replaced.tocsr()
-        self.user_items_.sort_indices()
-        return self
+            p, b = self._solve_user(live, rows.indices[lo:hi], rows.data[lo:hi])
+            P[new_slots[t], :d] = p
+            meta[new_slots[t]] = (b, 1.0, 1.0, _reg_weights(np.array([hi - lo]), self._reg_exponent)[0])
+        for t in range(users.size, fresh.size):  # gap users: no interactions, zero vectors
+            P[new_slots[t]] = 0.0
+            meta[new_slots[t]] = (0.0, 1.0, 1.0, 1.0)
+        if new_n > slot.size:
+            slot = np.concatenate([slot, np.zeros(new_n - slot.size, np.int64)])
+        slot[fresh] = new_slots
+        return replace(live, seen=live.seen.replace(users, rows), P=P, user_meta=meta, slot=slot,
+                       used=used + fresh.size)
 
-    def _rows_matrix(self, user_items, n_rows, name):
-        if isinstance(user_items, tuple) and len(user_items) == 2 and n_rows == 1:
-            items = check_ids(user_items[0], "items", self.n_items)
-            values = as_float32_array(user_items[1], "values", 1, finite=True)
-            if values.size != items.size:
-                raise ValueError("items and values must have the same length")
-            user_items = sp.csr_matrix((values, (np.zeros(items.size, int), items)), shape=(1, self.n_items))
-        return as_csr(user_items, name, shape=(n_rows, self.n_items))
-
-    def _fold_in(self, items, values):
+    def _solve_user(self, live, items, values):
         d = int(self.factors)
-        Qi = self._Q[items, :d].astype(np.float64)
+        Qi = live.Q[items, :d].astype(np.float64)
         n = items.size
         if n == 0:
             return np.zeros(d, np.float32), 0.0
+        item_bias = live.item_meta[:, 0]
         if self.loss == "squared":
-            y = values.astype(np.float64) - self.global_mean_ - (self.item_bias[items] if self.biased else 0.0)
+            y = values.astype(np.float64) - self.global_mean_ - (item_bias[items] if self.biased else 0.0)
             X = np.hstack([np.ones((n, 1)), Qi]) if self.biased else Qi
             weight = n * float(_reg_weights(np.array([n]), self._reg_exponent)[0])  # as training's per-update sum
             penalty = np.full(X.shape[1], weight * self._reg)
@@ -515,13 +569,14 @@ class MatrixFactorization(Recommender):
             return (w[1:] if self.biased else w).astype(np.float32), float(w[0]) if self.biased else 0.0
         # BPR: full-batch gradient ascent on sum log sigmoid(x_uij) - n reg |p|^2 / 2 with a fixed
         # seeded sample of negatives (the user's items excluded).
+        n_items = live.Q.shape[0]
         rng = np.random.default_rng(self.seed_ + 7919)
-        owned = np.zeros(self.n_items, bool)
+        owned = np.zeros(n_items, bool)
         owned[items] = True
-        negatives = rng.integers(0, self.n_items, (8, n))
-        negatives = np.where(owned[negatives], rng.integers(0, self.n_items, (8, n)), negatives)
-        Qj = self._Q[negatives, :d].astype(np.float64)  # (8, n, d)
-        bias_gap = (self.item_bias[items] - self.item_bias[negatives]) if self.biased else 0.0
+        negatives = rng.integers(0, n_items, (8, n))
+        negatives = np.where(owned[negatives], rng.integers(0, n_items, (8, n)), negatives)
+        Qj = live.Q[negatives, :d].astype(np.float64)  # (8, n, d)
+        bias_gap = (item_bias[items] - item_bias[negatives]) if self.biased else 0.0
         diff = Qi[None] - Qj
         p = np.zeros(d)
         for _ in range(100):
@@ -530,3 +585,9 @@ class MatrixFactorization(Recommender):
             grad = np.einsum("kn,knd->d", g, diff) / 8 - n * self._reg * p
             p += 0.5 / max(n, 1) * grad
         return p.astype(np.float32), 0.0
+
+
+def _unit_rows(a: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero), float32, C-contiguous."""
+    norms = np.linalg.norm(a, axis=1, keepdims=True)
+    return np.ascontiguousarray(np.divide(a, norms, out=np.zeros_like(a), where=norms > 0), dtype=np.float32)
