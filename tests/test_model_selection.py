@@ -172,6 +172,12 @@ def test_cli_tune(tmp_path, capsys):
     assert _cli_tune.run(args) == 0
     out = capsys.readouterr().out
     assert "best" in out and "reg" in out and out.count("\n") >= 5
+    for extra in (["--search", "halving", "--param", "epochs=4"], ["--search", "random", "--n-iter", "2"]):
+        args = parser.parse_args(["tune", "--data", str(path), "--model", "mf", "--grid", "reg=0.02,0.2,0.5",
+                                  "--folds", "2", *extra])
+        assert _cli_tune.run(args) == 0
+        out = capsys.readouterr().out
+        assert "best: reg=" in out and (extra[1] != "halving" or "epochs=4" in out)
     bad = parser.parse_args(["tune", "--data", str(path), "--model", "mf", "--grid", "nope=1"])
     assert _cli_tune.run(bad) == 2
     assert "nope" in capsys.readouterr().err
