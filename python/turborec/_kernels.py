@@ -43,8 +43,11 @@ def csr_wire(*mats: sp.csr_matrix | None, values: tuple[bool, ...] | None = None
 
     The kernels take one indptr width for all operands of a call: int64 if any matrix has it (an
     O(rows) cast of the others), else int32. ``values[i]`` False sends matrix i's pattern only;
-    None entries pass through.
+    None entries pass through, and so do tuples already in the wire format (a model's hot path
+    builds its exclusion rows that way) when they are the only operand.
     """
+    if len(mats) == 1 and isinstance(mats[0], tuple):
+        return [mats[0]]
     wide = any(m is not None and m.indptr.dtype == np.int64 for m in mats)
     ptr = np.int64 if wide else np.int32
     out = []

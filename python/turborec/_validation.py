@@ -14,6 +14,8 @@ import scipy.sparse as sp
 
 from . import _kernels
 
+_INT32_MAX = int(np.iinfo(np.int32).max)
+
 
 def check_k(k, name: str = "k") -> int:
     """A positive int count of results."""
@@ -22,7 +24,7 @@ def check_k(k, name: str = "k") -> int:
     k = int(k)
     if k < 1:
         raise ValueError(f"{name} must be >= 1, got {k}")
-    if k > np.iinfo(np.int32).max:
+    if k > _INT32_MAX:
         raise ValueError(f"{name} must be < 2^31, got {k}")
     return k
 
@@ -135,12 +137,17 @@ def as_csr(x, name: str, *, shape: tuple[int, int] | None = None, values: bool =
 def check_ids(ids, name: str, upper: int) -> np.ndarray:
     """An int array of indices in [0, upper), returned as int32 (1-d; a scalar becomes shape (1,))."""
     arr = np.asarray(ids)
-    if arr.dtype == np.bool_ or not np.issubdtype(arr.dtype, np.integer):
+    if arr.dtype.kind not in "iu":  # bools and everything else are not indices
         raise TypeError(f"{name} must be integer indices, got {_describe(arr)}")
-    arr = np.atleast_1d(arr)
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-d, got shape {arr.shape}")
-    if arr.size and (arr.min() < 0 or arr.max() >= upper):
+        arr = np.atleast_1d(arr)
+        if arr.ndim != 1:
+            raise ValueError(f"{name} must be 1-d, got shape {arr.shape}")
+    if arr.size == 1:  # the serving case: one user, no reductions
+        v = int(arr[0])
+        if not 0 <= v < upper:
+            raise ValueError(f"{name} contains {v}, outside [0, {upper})")
+    elif arr.size and (arr.min() < 0 or arr.max() >= upper):
         bad = arr[(arr < 0) | (arr >= upper)][0]
         raise ValueError(f"{name} contains {int(bad)}, outside [0, {upper})")
     return np.ascontiguousarray(arr, dtype=np.int32)

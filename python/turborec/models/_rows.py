@@ -76,6 +76,29 @@ class ReplacedRows:
         from_over = _select_rows(self._over, pos, hit, n_cols)
         return _canonical((from_base + from_over).tocsr())
 
+    def pattern_wire(self, rows: np.ndarray) -> tuple:
+        """The pattern of the given rows in the kernels' CSR wire format (indptr, indices, None,
+        n_rows, n_cols), built with numpy alone: the per-request exclusion list of recommend, at a
+        cost proportional to those rows (no scipy matrix is constructed)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self._rows.size == 0 and (rows.size == 0 or rows.max() < self._base.shape[0]):
+            m = self._base
+        else:
+            m = self.rows(rows)
+            rows = np.arange(rows.size)
+        lo = m.indptr[rows].astype(np.int64)
+        lengths = m.indptr[rows + 1] - lo
+        indptr = np.zeros(rows.size + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        total = int(indptr[-1])
+        if rows.size == 1:
+            indices = m.indices[lo[0]:lo[0] + total]
+        else:
+            indices = m.indices[np.repeat(lo - indptr[:-1], lengths) + np.arange(total, dtype=np.int64)]
+        if total < np.iinfo(np.int32).max:
+            indptr = indptr.astype(np.int32)
+        return (indptr, np.ascontiguousarray(indices, dtype=np.int32), None, rows.size, m.shape[1])
+
     def replace(self, rows: np.ndarray, values: sp.csr_matrix) -> "ReplacedRows":
         """A new ReplacedRows with rows[t] set to row t of ``values`` (canonical CSR); rows beyond
         n_rows append (the rows between come out empty)."""

@@ -46,7 +46,7 @@ class Recommender:
     """Base class: parameters, validation, id maps, fold-in and persistence; subclasses compute.
 
     A subclass implements ``_fit(R, **kwargs)`` (which ends by calling ``_publish``),
-    ``_predict(live, users, items)``, ``_recommend(live, users, k, exclude, candidates)``,
+    ``_predict(live, users, items)``, ``_recommend(live, users, k, exclude_seen, candidates)``,
     ``_similar_items(live, items, k)``, ``_similar_users(live, users, k)`` and, for fold-in,
     ``_fold_in(live, users, rows)`` returning the next live state. The public methods validate
     arguments once, so the underscore methods trust them. ``live`` is the subclass's immutable
@@ -246,8 +246,7 @@ class Recommender:
             items = check_ids(items, "items", n_items)
             candidates = np.zeros(n_items, dtype=np.uint8)
             candidates[items] = 1
-        exclude = live.seen.rows(users) if exclude_seen else None
-        return self._recommend(live, users, k, exclude, candidates)
+        return self._recommend(live, users, k, exclude_seen, candidates)
 
     def similar_items(self, items, k=10):
         """The k most similar items to each of ``items`` (itself excluded), best first."""
@@ -315,7 +314,7 @@ class Recommender:
     def _predict(self, live, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def _recommend(self, live, users, k, exclude, candidates):
+    def _recommend(self, live, users, k, exclude_seen, candidates):
         raise NotImplementedError
 
     def _similar_items(self, live, items, k):

@@ -189,7 +189,8 @@ class _NeighbourhoodModel(Recommender):
 
     # ---- recommendation ---------------------------------------------------------------------
 
-    def _recommend(self, live, users, k, exclude, candidates):
+    def _recommend(self, live, users, k, exclude_seen, candidates):
+        exclude = live.seen.rows(users) if exclude_seen else None
         queries = live.seen.rows(users) if self._item_based else live.similarity.rows(users)
         return _kernels.sparse_topk(queries, operand=live.operand, k=k, exclude=exclude, candidates=candidates,
                                     n_threads=self._n_threads)

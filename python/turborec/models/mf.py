@@ -82,6 +82,7 @@ class _Live:
     item_meta: np.ndarray  # (n_items, 4)
     items: object  # PackedItems of Q[:, :factors] + item bias, for recommend
     unit_items: object  # PackedItems of the unit-length item vectors, for similar_items
+    state: object  # the arrays above as the kernels take them (SgdStateArrays), for predict
 
 
 class EarlyStopping:
@@ -388,7 +389,8 @@ class MatrixFactorization(Recommender):
                             used=P.shape[0], Q=Q, item_meta=item_meta,
                             items=_kernels.pack_items(items, item_bias=bias, n_threads=self._n_threads),
                             unit_items=_kernels.pack_items(_unit_rows(items), item_bias=None,
-                                                           n_threads=self._n_threads)))
+                                                           n_threads=self._n_threads),
+                            state=_kernels.sgd_state(P, Q, user_meta, item_meta)))
 
     # EarlyStopping's hooks: copies of the arrays being trained, and putting them back.
     def _snapshot(self):
@@ -435,14 +437,15 @@ class MatrixFactorization(Recommender):
         return out
 
     def _predict(self, live, users, items):
-        state = _kernels.sgd_state(live.P, live.Q, live.user_meta, live.item_meta)
-        return self._clipped(self._scores(state, live.slot[users].astype(np.int32), items))
+        return self._clipped(self._scores(live.state, live.slot[users].astype(np.int32), items))
 
-    def _recommend(self, live, users, k, exclude, candidates):
+    def _recommend(self, live, users, k, exclude_seen, candidates):
         d = int(self.factors)
         queries = live.P[live.slot[users], :d]
-        if candidates is None:
+        if candidates is None:  # the serving path: cached panels, exclusion rows straight to the wire
+            exclude = live.seen.pattern_wire(users) if exclude_seen else None
             return _kernels.topk_dot(queries, items=live.items, k=k, exclude=exclude, n_threads=self._n_threads)
+        exclude = live.seen.rows(users) if exclude_seen else None
         # Restricted candidates: pack just those items for this call.
         allowed = np.flatnonzero(candidates)
         if allowed.size == 0:
@@ -549,8 +552,9 @@ class MatrixFactorization(Recommender):
         if new_n > slot.size:
             slot = np.concatenate([slot, np.zeros(new_n - slot.size, np.int64)])
         slot[fresh] = new_slots
+        state = live.state if P is live.P else _kernels.sgd_state(P, live.Q, meta, live.item_meta)
         return replace(live, seen=live.seen.replace(users, rows), P=P, user_meta=meta, slot=slot,
-                       used=used + fresh.size)
+                       used=used + fresh.size, state=state)
 
     def _solve_user(self, live, items, values):
         d = int(self.factors)

@@ -69,13 +69,15 @@ class Popularity(Recommender):
     def _predict(self, live, users, items):
         return self.item_mean_[items].copy()
 
-    def _recommend(self, live, users, k, exclude, candidates):
+    def _recommend(self, live, users, k, exclude_seen, candidates):
         queries = np.ones((users.size, 1), np.float32)
         if candidates is None:
+            exclude = live.seen.pattern_wire(users) if exclude_seen else None
             return _kernels.topk_dot(queries, items=live.items, k=k, exclude=exclude, n_threads=self._n_threads)
         allowed = np.flatnonzero(candidates)
         if allowed.size == 0:
             return (np.full((users.size, k), -1, np.int32), np.full((users.size, k), -np.inf, np.float32))
+        exclude = live.seen.rows(users) if exclude_seen else None
         packed = _kernels.pack_items(np.zeros((allowed.size, 1), np.float32),
                                      item_bias=np.ascontiguousarray(self.popularity_[allowed]), n_threads=self._n_threads)
         sub = exclude[:, allowed] if exclude is not None else None
