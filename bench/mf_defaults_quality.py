@@ -195,7 +195,7 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default="", help="run only the data sets whose name contains this")
     ap.add_argument("--out", type=Path, default=None, help="write the markdown table here")
     args = ap.parse_args(argv)
-    threads = turborec._threads.effective_threads(args.threads)
+    threads = turborec.effective_threads(args.threads)
     sizes = [s for s in args.sizes.split(",") if s]
     for s in sizes:
         if s not in SIZES:

@@ -37,7 +37,7 @@ def test_defaults_beat_the_baseline_and_peers(benchmark, data):
     ours, _ = benchmark(run_turborec, train, test, 0, factors=FACTORS, epochs=EPOCHS)
     assert ours < baseline(train, test) - 0.01
     if has("libmf"):
-        threads = turborec._threads.effective_threads(0)
+        threads = turborec.effective_threads(0)
         assert ours <= run_libmf(train, test, threads, FACTORS, EPOCHS)[0] + 0.002  # LIBMF varies a little by thread timing
     if has("surprise"):
         assert ours <= run_surprise(train, test, FACTORS, EPOCHS)[0]
