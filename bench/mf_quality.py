@@ -23,7 +23,7 @@ from knn_quality import DEFAULT_DATA, errors, load_folds  # noqa: E402
 
 import turborec  # noqa: E402
 
-TUNED = dict(factors=128, epochs=40, reg=0.08, init_std=0.01)
+TUNED = dict(factors=128, epochs=40, reg=0.08, init_std=0.01, reg_exponent=0.0)
 
 
 def run_turborec(folds, threads=0, **params):

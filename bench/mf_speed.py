@@ -130,7 +130,8 @@ def run(quick: bool = False, threads: int = 0, repeats: int = 1, scale: float = 
         engine.fit(X)
         seconds = time.perf_counter() - start
         tcoo = test.matrix.tocoo()
-        pred = np.asarray(engine.predict(np.column_stack([tcoo.row, tcoo.col]).astype(np.float64)))
+        # the package's predict reads its (n, 2) argument column-major (X[t], X[t + n]): pass Fortran order
+        pred = np.asarray(engine.predict(np.asfortranarray(np.column_stack([tcoo.row, tcoo.col]), np.float32)))
         add("LIBMF (libmf package)", seconds, n * EPOCHS, float(np.sqrt(np.mean((pred - tcoo.data) ** 2))),
             "whole fit incl. its setup")
         rows[-1].library = "libmf"

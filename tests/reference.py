@@ -137,9 +137,13 @@ def als_baselines_reference(R, reg_user=15.0, reg_item=10.0, epochs=10):
 
 
 def sgd_reference(R, P, Q, bu, bi, mu, grid, seed, epochs, factors, lr, reg, reg_bias, schedule="adagrad",
-                  decay=0.0, biased=True):
+                  decay=0.0, biased=True, reg_exponent=0.0):
     """Biased-MF SGD replayed in float64 numpy in exactly the kernel's visiting order (grid entries,
-    strata order per epoch); returns the updated P, Q, bu, bi. State arrays are copied."""
+    strata order per epoch); returns the updated P, Q, bu, bi. State arrays are copied. Every update
+    of a row with n ratings regularises with reg * n^-reg_exponent (and reg_bias likewise)."""
+    R = sp.csr_matrix(R)
+    wu = np.maximum(np.diff(R.indptr), 1).astype(np.float64) ** -reg_exponent
+    wi = np.maximum(np.bincount(R.indices, minlength=R.shape[1]), 1).astype(np.float64) ** -reg_exponent
     P, Q = P.astype(np.float64), Q.astype(np.float64)
     bu, bi = bu.astype(np.float64), bi.astype(np.float64)
     gP, gQ, gbu, gbi = (np.ones(len(a)) for a in (P, Q, bu, bi))
@@ -159,14 +163,14 @@ def sgd_reference(R, P, Q, bu, bi, mu, grid, seed, epochs, factors, lr, reg, reg
                     e = r - pred
                     sp_ = rate / np.sqrt(gP[u]) if ada else rate
                     sq = rate / np.sqrt(gQ[i]) if ada else rate
-                    gp, gq = reg * P[u] - e * Q[i], reg * Q[i] - e * P[u]
+                    gp, gq = reg * wu[u] * P[u] - e * Q[i], reg * wi[i] * Q[i] - e * P[u]
                     P[u] -= sp_ * gp
                     Q[i] -= sq * gq
                     if ada:
                         gP[u] += gp @ gp / factors
                         gQ[i] += gq @ gq / factors
                     if biased:
-                        gu, gi = reg_bias * bu[u] - e, reg_bias * bi[i] - e
+                        gu, gi = reg_bias * wu[u] * bu[u] - e, reg_bias * wi[i] * bi[i] - e
                         bu[u] -= (rate / np.sqrt(gbu[u]) if ada else rate) * gu
                         bi[i] -= (rate / np.sqrt(gbi[i]) if ada else rate) * gi
                         if ada:

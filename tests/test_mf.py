@@ -27,17 +27,22 @@ def low_rank_ratings(rng, n_users=80, n_items=60, density=0.3, rank=3, noise=0.1
 @pytest.mark.parametrize("grid", [1, 3])
 @pytest.mark.parametrize("factors", [5, 40, 70])  # rows of 16 and 48 floats (unrolled kernels), 80 (run-time loop)
 @pytest.mark.parametrize("biased", [True, False])
-def test_sgd_matches_numpy_replay(rng, schedule, grid, factors, biased, simd):
-    R = low_rank_ratings(rng, 25, 20, 0.3)
+@pytest.mark.parametrize("reg_exponent", [0.0, 0.5, 1.0])
+def test_sgd_matches_numpy_replay(rng, schedule, grid, factors, biased, reg_exponent, simd):
+    R = low_rank_ratings(rng, 25, 20, 0.3).tolil()
+    R[3] = 0  # a user without ratings, and rows of 1..n ratings: every per-row weight differs
+    R[5, 1:] = 0
+    R = R.tocsr()
+    R.eliminate_zeros()
     kw = dict(factors=factors, seed=11, grid=grid, lr_schedule=schedule, lr=0.03, reg=0.05, reg_bias=0.02, decay=0.5,
-              biased=biased)
+              biased=biased, reg_exponent=reg_exponent)
     start = MatrixFactorization(epochs=0, **kw).fit(R)
     model = MatrixFactorization(epochs=2, **kw).fit(R)
     users = np.repeat(np.arange(R.shape[0], dtype=np.int32), np.diff(R.indptr))
     g = _core.SgdGrid(users, R.indices, R.data, R.shape[0], R.shape[1], grid, 11)
     P, Q, bu, bi = sgd_reference(R, start.user_factors, start.item_factors, start.user_bias, start.item_bias,
                                  start.global_mean, g, 11, 2, factors, 0.03, 0.05, 0.02, schedule, 0.5,
-                                 biased=biased)
+                                 biased=biased, reg_exponent=reg_exponent)
     np.testing.assert_allclose(model.user_factors, P, rtol=1e-3, atol=2e-5)
     np.testing.assert_allclose(model.item_factors, Q, rtol=1e-3, atol=2e-5)
     np.testing.assert_allclose(model.user_bias, bu, rtol=1e-3, atol=2e-5)
@@ -109,14 +114,17 @@ def test_divergence_raises_a_clear_error(rng):
 def test_predict_clips_and_history_tracks_validation(rng):
     R = low_rank_ratings(rng, 120, 90, 0.3)
     train, test = turborec.random_split(R, 0.2, seed=0)
-    model = MatrixFactorization(factors=8, epochs=10, seed=0).fit(train, validation=test)
+    # nearly noiseless data (noise 0.1): the defaults' regularisation, chosen for real noise levels,
+    # would hold the factors back here
+    kw = dict(factors=8, epochs=10, seed=0, reg=0.1, reg_exponent=0.0, init_std=0.1)
+    model = MatrixFactorization(**kw).fit(train, validation=test)
     assert [h["epoch"] for h in model.history_] == list(range(10))
     assert all("validation_rmse" in h and h["seconds"] >= 0 for h in model.history_)
     assert model.history_[-1]["validation_rmse"] < model.history_[0]["validation_rmse"]
     p = model.predict(np.arange(50), np.arange(50) % 90)
     lo, hi = model.rating_range_
     assert p.min() >= lo and p.max() <= hi
-    free = MatrixFactorization(factors=8, epochs=10, seed=0, clip=False).fit(train)
+    free = MatrixFactorization(clip=False, **kw).fit(train)
     raw = free.predict(np.arange(50), np.arange(50) % 90)
     np.testing.assert_allclose(np.clip(raw, lo, hi), p, rtol=1e-6)
 
@@ -131,6 +139,50 @@ def test_early_stopping_restores_the_best_epoch(rng):
     users = np.repeat(np.arange(R.shape[0], dtype=np.int32), np.diff(test.indptr))
     err = model.predict(users, test.indices) - test.data
     assert np.sqrt(np.mean(err ** 2)) == pytest.approx(stop.best, rel=1e-5)
+
+
+def test_early_stopping_is_the_default_with_validation(rng):
+    R = low_rank_ratings(rng, 100, 80, 0.3, noise=0.5)
+    train, test = turborec.random_split(R, 0.3, seed=1)
+    kw = dict(factors=32, epochs=60, seed=0, lr=0.2, reg=0.0)  # overfits: validation RMSE turns up
+    model = MatrixFactorization(patience=2, **kw).fit(train, validation=test)
+    scores = [h["validation_rmse"] for h in model.history_]
+    assert len(scores) < 60 and model.best_epoch_ == int(np.argmin(scores))
+    assert len(scores) == model.best_epoch_ + 1 + 2  # stopped after `patience` epochs without improvement
+    users = np.repeat(np.arange(R.shape[0], dtype=np.int32), np.diff(test.indptr))
+    kept = np.sqrt(np.mean((model.predict(users, test.indices) - test.data) ** 2))
+    assert kept == pytest.approx(model.best_score_, rel=1e-5) and model.best_score_ == pytest.approx(min(scores))
+    # the kept model is the one a fit of best_epoch_ + 1 epochs gives
+    again = MatrixFactorization(**{**kw, "epochs": model.best_epoch_ + 1}).fit(train)
+    np.testing.assert_array_equal(again.user_factors, model.user_factors)
+    # off: every epoch, the last one kept; without validation: nothing to report
+    full = MatrixFactorization(early_stopping=False, **kw).fit(train, validation=test)
+    assert len(full.history_) == 60 and full.best_epoch_ is None
+    plain = MatrixFactorization(**kw).fit(train)
+    assert len(plain.history_) == 60 and plain.best_epoch_ is None
+
+
+def test_early_stopping_keeps_the_best_epoch_when_training_ends_first(rng):
+    R = low_rank_ratings(rng, 100, 80, 0.3, noise=0.5)
+    train, test = turborec.random_split(R, 0.3, seed=1)
+    probe = MatrixFactorization(factors=32, epochs=60, seed=0, lr=0.2, reg=0.0, early_stopping=False).fit(
+        train, validation=test)
+    scores = [h["validation_rmse"] for h in probe.history_]
+    best = int(np.argmin(scores))
+    # the run ends one epoch after the best one, before patience runs out: the best is put back
+    model = MatrixFactorization(factors=32, epochs=best + 2, seed=0, lr=0.2, reg=0.0, patience=5).fit(
+        train, validation=test)
+    assert model.best_epoch_ == best and len(model.history_) == best + 2
+    users = np.repeat(np.arange(R.shape[0], dtype=np.int32), np.diff(test.indptr))
+    kept = np.sqrt(np.mean((model.predict(users, test.indices) - test.data) ** 2))
+    assert kept == pytest.approx(scores[best], rel=1e-5)
+
+
+@pytest.mark.parametrize("bad", [{"patience": 0}, {"patience": 1.5}, {"early_stopping": "yes"}])
+def test_early_stopping_parameters_are_checked(rng, bad):
+    R = low_rank_ratings(rng, 20, 15, 0.3)
+    with pytest.raises((TypeError, ValueError), match=next(iter(bad))):
+        MatrixFactorization(**bad).fit(R)
 
 
 def test_callbacks_can_stop(rng):
@@ -165,16 +217,18 @@ def test_similar_items_by_cosine(rng):
     assert not (ids == np.arange(50)[:, None]).any()
 
 
-def test_fold_in_matches_closed_form(rng):
+@pytest.mark.parametrize("reg_exponent", [0.0, 0.5, 1.0])
+def test_fold_in_matches_closed_form(rng, reg_exponent):
     R = low_rank_ratings(rng, 80, 60, 0.3)
-    model = MatrixFactorization(factors=6, epochs=10, seed=0, reg=0.05, reg_bias=0.02).fit(R)
+    model = MatrixFactorization(factors=6, epochs=10, seed=0, reg=0.05, reg_bias=0.02, reg_exponent=reg_exponent).fit(R)
     items = np.array([1, 5, 9, 20, 33, 47])
     values = np.array([5, 4, 1, 3, 5, 2], dtype=np.float32)
     p, b = model.recalculate_user((items, values))
     Qi = model.item_factors[items].astype(np.float64)
     X = np.hstack([np.ones((6, 1)), Qi])
     y = values - model.global_mean - model.item_bias[items]
-    penalty = np.diag([6 * 0.02] + [6 * 0.05] * 6)
+    n = 6 ** (1 - reg_exponent)  # training's penalty over an epoch for a row of 6 ratings
+    penalty = np.diag([n * 0.02] + [n * 0.05] * 6)
     w = np.linalg.solve(X.T @ X + penalty, X.T @ y)
     np.testing.assert_allclose(p, w[1:], rtol=1e-4, atol=1e-6)
     assert b == pytest.approx(w[0], rel=1e-4, abs=1e-6)
@@ -219,8 +273,10 @@ def test_bpr_learns_a_ranking(rng):
     ids, _ = model.recommend(np.arange(400), 10)
     hits = np.mean([np.isin(ids[u], test[u].indices).any() for u in range(400) if test[u].nnz])
     assert hits > 0.3
-    again = MatrixFactorization(factors=16, epochs=15, loss="bpr", seed=0, n_threads=1).fit(train)
+    # same seed, one thread, the same validation (so the same early-stopping decision): same model
+    again = MatrixFactorization(factors=16, epochs=15, loss="bpr", seed=0, n_threads=1).fit(train, validation=test)
     np.testing.assert_array_equal(again.item_factors, model.item_factors)
+    assert again.best_epoch_ == model.best_epoch_ == int(np.argmax(auc))
 
 
 def test_bpr_fold_in_ranks_the_users_items_high(rng):
@@ -249,6 +305,10 @@ def test_fit_from_arrays_and_interactions(rng):
     (dict(reg=float("nan")), ValueError, "reg must be"),
     (dict(clip=3), ValueError, "clip must be"),
     (dict(grid=0), ValueError, "grid must be"),
+    (dict(reg_exponent=1.5), ValueError, "reg_exponent must be a number in"),
+    (dict(reg_exponent="half"), ValueError, "reg_exponent must be a number in"),
+    (dict(loss="bpr", reg_exponent=0.5), ValueError, "reg_exponent must be 0 for loss='bpr'"),
+    (dict(init_std=-1.0), ValueError, "init_std must be"),
 ])
 def test_bad_parameters(rng, kwargs, exc, match):
     R = low_rank_ratings(rng, 10, 10, 0.5)

@@ -25,6 +25,8 @@ from .persistence import load
 from .split import kfold, leave_k_out, per_user_split, random_split, temporal_leave_k_out, temporal_split
 from .similarity import topk_similarity
 from .topk import topk, topk_dot
+from . import model_selection
+from .model_selection import GridSearch, RandomSearch, SuccessiveHalving
 
 __version__ = _kernels.version
 
@@ -72,4 +74,8 @@ __all__ = [
     "supported_simd_levels",
     "topk",
     "topk_dot",
+    "model_selection",
+    "GridSearch",
+    "RandomSearch",
+    "SuccessiveHalving",
 ]

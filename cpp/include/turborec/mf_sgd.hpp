@@ -45,7 +45,8 @@ struct SgdOptions {
 
 // Model state (caller-owned). P: n_users x dpad, Q: n_items x dpad (dpad a multiple of 16, padding
 // columns zero); user_meta / item_meta: 4 floats per row, [bias, AdaGrad accumulator of the factors,
-// AdaGrad accumulator of the bias, unused], kept together so an update touches one line for them.
+// AdaGrad accumulator of the bias, regularisation weight (squared loss: reg and reg_bias are
+// multiplied by it; BPR ignores it)], kept together so an update touches one line for them.
 struct SgdState {
   float* P;
   float* Q;

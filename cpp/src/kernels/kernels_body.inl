@@ -351,15 +351,16 @@ inline void adagrad_steps(float lr, float g0, float g1, float g2, float g3, floa
 #endif
 }
 
-// p -= sp * (reg p - e q); q -= sq * (reg q - e p), both from the old values; returns the squared
+// p -= sp * (rp p - e q); q -= sq * (rq q - e p), both from the old values; returns the squared
 // gradient norms through gpp, gqq (for AdaGrad) from one combined horizontal reduction.
-inline void pair_update(float* p, float* q, float e, float sp, float sq, float reg, int dpad, float& gpp, float& gqq) {
-  const vf ve = vset1(e), vreg = vset1(reg), vsp = vset1(sp), vsq = vset1(sq);
+inline void pair_update(float* p, float* q, float e, float sp, float sq, float rp, float rq, int dpad, float& gpp,
+                        float& gqq) {
+  const vf ve = vset1(e), vrp = vset1(rp), vrq = vset1(rq), vsp = vset1(sp), vsq = vset1(sq);
   vf np = vzero(), nq = vzero();
   for (int v = 0; v < dpad; v += W) {
     const vf pv = vload(p + v), qv = vload(q + v);
-    const vf gp = vsub(vmul(vreg, pv), vmul(ve, qv));
-    const vf gq = vsub(vmul(vreg, qv), vmul(ve, pv));
+    const vf gp = vsub(vmul(vrp, pv), vmul(ve, qv));
+    const vf gq = vsub(vmul(vrq, qv), vmul(ve, pv));
     vstore(p + v, vsub(pv, vmul(vsp, gp)));
     vstore(q + v, vsub(qv, vmul(vsq, gq)));
     np = vfmadd(gp, gp, np);
@@ -391,7 +392,7 @@ double sgd_squared_fixed(const SgdBlockArgs& a) {
     const int32_t u = users[t], i = items[t];
     float* p = P + static_cast<int64_t>(u) * dpad;
     float* q = Q + static_cast<int64_t>(i) * dpad;
-    float* um = user_meta + 4 * static_cast<int64_t>(u);  // [bias, g factors, g bias, -]
+    float* um = user_meta + 4 * static_cast<int64_t>(u);  // [bias, g factors, g bias, reg weight]
     float* im = item_meta + 4 * static_cast<int64_t>(i);
     float pred = dot_inline(p, q, dpad);
     if (kBiased) pred += mu + um[0] + im[0];
@@ -399,14 +400,17 @@ double sgd_squared_fixed(const SgdBlockArgs& a) {
     loss += static_cast<double>(e) * e;
     float steps[4] = {lr, lr, lr, lr};  // p, q, b_u, b_i
     if (kAdagrad) adagrad_steps(lr, um[1], im[1], um[2], im[2], steps);
+    // Each row's regularisation is reg (reg_bias) times its own weight (meta[3]): the model sets the
+    // weights from the rows' rating counts (see MatrixFactorization's reg_exponent).
+    const float wu = um[3], wi = im[3];
     float gpp, gqq;
-    pair_update(p, q, e, steps[0], steps[1], reg, dpad, gpp, gqq);
+    pair_update(p, q, e, steps[0], steps[1], reg * wu, reg * wi, dpad, gpp, gqq);
     if (kAdagrad) {
       um[1] += gpp * inv_d;
       im[1] += gqq * inv_d;
     }
     if (kBiased) {
-      const float gu = reg_bias * um[0] - e, gi = reg_bias * im[0] - e;
+      const float gu = reg_bias * wu * um[0] - e, gi = reg_bias * wi * im[0] - e;
       um[0] -= steps[2] * gu;
       im[0] -= steps[3] * gi;
       if (kAdagrad) {

@@ -10,6 +10,7 @@ Subcommands::
     turborec evaluate  --data FILE --model mf|itemknn|userknn|popularity [--param ...]
                        [--split random|per-user|leave-one-out|temporal|kfold] [--folds 5] [-k 10]
     turborec info      model.npz
+    turborec tune      --data FILE --model mf|itemknn|userknn --grid NAME=V1,V2 [--search grid|random|halving]
     turborec serve     --model model.npz [--events URL] [--host H] [--port P]   (the 'serve' extra)
     turborec retrain   --events URL --model model.npz --out next.npz
     turborec --version
@@ -36,7 +37,7 @@ import traceback
 import turborec
 
 from ._common import DEMO_SIZE, MODEL_NAMES, SPLITS, UsageError, parse_params, read_ratings
-from . import retrain, serve
+from . import retrain, serve, tune
 from .commands import dense_id, run_evaluate, run_info, run_recommend, run_similar, run_train
 from .demo import run_demo
 
@@ -128,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("path", metavar="MODEL.npz")
     info.set_defaults(func=run_info)
 
+    tune.add_parser(sub)  # turborec tune: cross-validated parameter search
     serve.add_parser(sub)  # turborec serve / retrain: the HTTP service (the 'serve' extra)
     retrain.add_parser(sub)
     return parser
@@ -156,3 +158,5 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+__all__ = ["UsageError", "build_parser", "dense_id", "main", "parse_params", "read_ratings"]

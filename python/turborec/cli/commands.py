@@ -10,7 +10,7 @@ import numpy as np
 
 import turborec
 
-from ._common import (RANKING_METRICS, RATING_METRICS, UsageError, _check_fraction, _evaluate, _fit, _message,
+from ._common import (RANKING_METRICS, RATING_METRICS, UsageError, _check_fraction, _evaluate, _fit,
                       _metric_headers, _metrics_for, _num, _require_pandas, _show, _size, _split, _table, _threads,
                       _user_errors, make_model, parse_params, read_ratings)
 
