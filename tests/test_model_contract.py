@@ -18,6 +18,7 @@ MODELS = {
     "UserKNN": lambda: turborec.UserKNN(k=5),
     "MatrixFactorization": lambda: turborec.MatrixFactorization(factors=8, epochs=5, seed=0),
     "MatrixFactorization-bpr": lambda: turborec.MatrixFactorization(factors=8, epochs=5, loss="bpr", seed=0),
+    "Popularity": lambda: turborec.Popularity(),
 }
 
 
