@@ -1,0 +1,300 @@
+"""Hybrid recommendations: a weighted blend of several models, with switching rules for cold start."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import itertools
+import numbers
+import os
+import tempfile
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._validation import as_csr
+from ..topk import topk
+from .base import Recommender
+
+NORMALIZATIONS = ("minmax", "zscore", "rank")
+COLD_USER_RULES = ("popularity", "none")
+_BATCH_CELLS = 1 << 22  # dense user x item accumulators per batch
+
+
+def _normalized(scores: np.ndarray, valid: np.ndarray, how: str) -> np.ndarray:
+    """Each row's valid scores mapped to a common scale (best ~ 1); invalid entries 0."""
+    s = np.where(valid, scores, 0.0).astype(np.float64)
+    n = valid.sum(axis=1, keepdims=True)
+    if how == "rank":
+        width = scores.shape[1]
+        out = 1.0 - np.arange(width)[None, :] / np.maximum(n, 1)
+    elif how == "minmax":
+        hi = np.where(valid, scores, -np.inf).max(axis=1, keepdims=True, initial=-np.inf)
+        lo = np.where(valid, scores, np.inf).min(axis=1, keepdims=True, initial=np.inf)
+        span = hi - lo
+        with np.errstate(invalid="ignore"):
+            out = np.where(span > 0, (s - lo) / np.where(span > 0, span, 1.0), 1.0)
+    else:
+        mean = s.sum(axis=1, keepdims=True) / np.maximum(n, 1)
+        var = (np.where(valid, s - mean, 0.0) ** 2).sum(axis=1, keepdims=True) / np.maximum(n, 1)
+        std = np.sqrt(var)
+        # shifted so that the worst listed item of a member still adds >= 0 over an unlisted one
+        z = np.where(std > 0, (s - mean) / np.where(std > 0, std, 1.0), 0.0)
+        low = np.where(valid, z, np.inf).min(axis=1, keepdims=True, initial=np.inf)
+        out = z - np.where(np.isfinite(low), low, 0.0) + 1e-3
+    return np.where(valid, out, 0.0)
+
+
+class Hybrid(Recommender):
+    """Blend of fitted models: score(u, i) = sum_m w_m s_m(u, i) / sum_m w_m over the models, each
+    member's scores normalised per user (``normalize``) over its top ``n_candidates`` list; an item
+    outside a member's list gets 0 from it.
+
+    Switching rules for cold start:
+
+    - items nobody rated in training are scored only by members that can score them (those with
+      ``scores_cold_items = True``: :class:`ContentKNN`, :class:`FeatureMF`), with those members'
+      weights renormalised, so a cold item competes on the same scale as warm ones;
+    - users without training interactions (``cold_users="popularity"``) get the most popular
+      items; ``"none"`` leaves them to the blend (members usually return nothing for them).
+
+    ``fit(R, validation=None, item_features=None)`` fits each member on R (``fit_members=True``;
+    members whose ``fit`` takes ``item_features`` get it), or uses the members as they are
+    (``fit_members=False``: they must be fitted on R's shape). ``weights=None`` with a
+    ``validation`` matrix fits the weights: a grid over the simplex in steps of ``weight_step``,
+    keeping the weights with the best NDCG@10 of ``recommend`` on the validation users (ties: the
+    earlier grid point); without validation the weights are equal. ``weights_`` holds the result.
+
+    ``predict(u, i)`` is the weighted mean of the members' predictions (cold items: of the members
+    that score them, when there is one). ``similar_items`` / ``similar_users`` come from the member
+    with the largest weight.
+    """
+
+    _saved_attributes = ("weights_", "item_counts_", "_members_blob", "_members_offsets")
+
+    def __init__(self, models=None, weights=None, *, normalize="minmax", n_candidates=200, cold_users="popularity",
+                 fit_members=True, weight_step=0.1, n_threads=0):
+        self.models = models
+        self.weights = weights
+        self.normalize = normalize
+        self.n_candidates = n_candidates
+        self.cold_users = cold_users
+        self.fit_members = fit_members
+        self.weight_step = weight_step
+        self.n_threads = n_threads
+
+    def _validate_params(self):
+        if not isinstance(self.models, (list, tuple)) or not self.models:
+            raise ValueError("models must be a non-empty list of turborec models")
+        for m in self.models:
+            if not isinstance(m, Recommender):
+                raise TypeError(f"models must be turborec models (Recommender), got {type(m).__name__}")
+        if self.weights is not None:
+            w = np.asarray(self.weights, dtype=np.float64)
+            if w.shape != (len(self.models),) or not np.all(np.isfinite(w)) or (w < 0).any() or w.sum() <= 0:
+                raise ValueError(f"weights must be None or {len(self.models)} finite numbers >= 0 with a positive "
+                                 f"sum, got {self.weights!r}")
+        if self.normalize not in NORMALIZATIONS:
+            raise ValueError(f"normalize must be one of {NORMALIZATIONS}, got {self.normalize!r}")
+        if self.cold_users not in COLD_USER_RULES:
+            raise ValueError(f"cold_users must be one of {COLD_USER_RULES}, got {self.cold_users!r}")
+        if isinstance(self.n_candidates, bool) or not isinstance(self.n_candidates, numbers.Integral) \
+                or self.n_candidates < 1:
+            raise ValueError(f"n_candidates must be an int >= 1, got {self.n_candidates!r}")
+        step = self.weight_step
+        if isinstance(step, bool) or not isinstance(step, numbers.Real) or not 0 < step <= 1:
+            raise ValueError(f"weight_step must be a number in (0, 1], got {step!r}")
+
+    # ---- fitting -------------------------------------------------------------------------------
+
+    def fit(self, R, validation=None, item_features=None):
+        """Fit the members (unless fit_members=False) on R, then the weights on ``validation``."""
+        from ..data import Interactions
+        from ..features import Features
+
+        self._validate_params()
+        if isinstance(item_features, Features) and isinstance(R, Interactions) \
+                and item_features.n_known == R.n_items and item_features.n_new:
+            R = item_features.extend(R)
+        if self.fit_members:
+            for m in self.models:
+                if "item_features" in inspect.signature(m.fit).parameters:
+                    m.fit(R, item_features=item_features)
+                else:
+                    m.fit(R)
+        return super().fit(R, validation=validation)
+
+    def _fit(self, R, validation=None):
+        for t, m in enumerate(self.models):
+            if not m.is_fitted or (m.n_users, m.n_items) != R.shape:
+                raise ValueError(f"models[{t}] ({type(m).__name__}) must be fitted on a {R.shape} matrix, got "
+                                 f"{(m.n_users, m.n_items) if m.is_fitted else 'unfitted'}")
+        self.item_counts_ = np.bincount(R.indices, minlength=R.shape[1]).astype(np.float32)
+        self._members = list(self.models)
+        n = len(self._members)
+        if self.weights is not None:
+            self.weights_ = np.asarray(self.weights, dtype=np.float64) / float(np.sum(self.weights))
+        elif validation is None or n == 1:
+            self.weights_ = np.full(n, 1.0 / n)
+        else:
+            self.weights_ = self._fit_weights(as_csr(_matrix(validation), "validation", shape=R.shape))
+
+    def _fit_weights(self, V):
+        from ..metrics import ndcg_at_k
+
+        users = np.flatnonzero(np.diff(V.indptr) > 0).astype(np.int32)
+        users = users[np.diff(self.user_items_.indptr)[users] > 0]  # cold users are switched, not blended
+        if users.size == 0:
+            return np.full(len(self._members), 1.0 / len(self._members))
+        lists = self._member_lists(users, np.ones(users.size, bool), True, None)
+        steps = int(round(1.0 / float(self.weight_step)))
+        best, best_w = -np.inf, None
+        for combo in itertools.product(range(steps + 1), repeat=len(self._members)):
+            if sum(combo) != steps:
+                continue
+            w = np.asarray(combo, np.float64) / steps
+            ids, _ = self._blend(lists, w, 10)
+            score = ndcg_at_k(ids, V[users], 10)
+            if score > best + 1e-12:
+                best, best_w = score, w
+        self.validation_ndcg_ = float(best)
+        return best_w
+
+    # ---- scoring ------------------------------------------------------------------------------
+
+    def _member_lists(self, users, exclude_seen_rows, exclude_seen, items):
+        """Each member's (ids, normalised scores) over its top n_candidates for these users."""
+        width = min(int(self.n_candidates), self.n_items)
+        out = []
+        for m in self._members:
+            ids, scores = m.recommend(users, width, exclude_seen=exclude_seen, items=items)
+            ids = np.asarray(ids)
+            valid = ids >= 0
+            out.append((ids, _normalized(np.asarray(scores), valid, self.normalize), bool(getattr(m, "scores_cold_items",
+                                                                                               False))))
+        return out
+
+    def _blend(self, lists, weights, k):
+        n_users = lists[0][0].shape[0]
+        cold_item = self.item_counts_ == 0
+        ids_out = np.full((n_users, k), -1, np.int32)
+        sc_out = np.full((n_users, k), -np.inf, np.float32)
+        total_w = float(weights.sum())
+        cold_w = float(sum(w for w, (_, _, c) in zip(weights, lists) if c))
+        rows_per_batch = max(1, _BATCH_CELLS // max(self.n_items, 1))
+        for b in range(0, n_users, rows_per_batch):
+            e = min(n_users, b + rows_per_batch)
+            acc = np.zeros((e - b, self.n_items))
+            listed = np.zeros((e - b, self.n_items), bool)
+            r = np.arange(e - b)[:, None]
+            for w, (ids, norm, _) in zip(weights, lists):
+                i, s = ids[b:e], norm[b:e]
+                valid = i >= 0
+                listed[np.broadcast_to(r, i.shape)[valid], i[valid]] = True
+                if w == 0:
+                    continue
+                np.add.at(acc, (np.broadcast_to(r, i.shape)[valid], i[valid]), w * s[valid])
+            denom = np.where(cold_item, cold_w, total_w)
+            score = np.divide(acc, denom[None, :], out=np.zeros_like(acc), where=denom[None, :] > 0)
+            score[~listed] = -np.inf
+            i, t = topk(score.astype(np.float32), k, n_threads=self._n_threads)  # ties: lower id first
+            unlisted = ~np.isfinite(t)
+            ids_out[b:e] = np.where(unlisted, -1, i)
+            sc_out[b:e] = np.where(unlisted, -np.inf, t)
+        return ids_out, sc_out
+
+    def _recommend(self, users, k, exclude, candidates):
+        items = None if candidates is None else np.flatnonzero(candidates)
+        exclude_seen = exclude is not None
+        ids = np.full((users.size, k), -1, np.int32)
+        scores = np.full((users.size, k), -np.inf, np.float32)
+        has_history = np.diff(self.user_items_.indptr)[users] > 0
+        if self.cold_users == "none":
+            has_history[:] = True
+        warm = np.flatnonzero(has_history)
+        if warm.size:
+            lists = self._member_lists(users[warm], None, exclude_seen, items)
+            ids[warm], scores[warm] = self._blend(lists, self.weights_, k)
+        cold = np.flatnonzero(~has_history)
+        if cold.size:
+            from .popularity import Popularity
+
+            pop = Popularity(n_threads=self._n_threads)
+            pop.item_counts_, pop.user_items_, pop._n_threads = self.item_counts_, self.user_items_, self._n_threads
+            ids[cold], scores[cold] = pop.recommend(users[cold], k, exclude_seen=exclude_seen, items=items)
+        return ids, scores
+
+    def _predict(self, users, items):
+        preds = np.stack([m.predict(users, items).astype(np.float64) for m in self._members])
+        w = self.weights_[:, None] * np.ones((1, users.size))
+        capable = np.array([bool(getattr(m, "scores_cold_items", False)) for m in self._members])
+        cold = self.item_counts_[items] == 0
+        if capable.any():
+            w[:, cold] *= capable[:, None]
+        den = w.sum(axis=0)
+        out = np.divide((w * preds).sum(axis=0), den, out=preds.mean(axis=0), where=den > 0)
+        return out.astype(np.float32)
+
+    def _lead(self):
+        return self._members[int(np.argmax(self.weights_))]
+
+    def _similar_items(self, items, k):
+        return self._lead().similar_items(items, k)
+
+    def _similar_users(self, users, k):
+        return self._lead().similar_users(users, k)
+
+    # ---- persistence: members travel inside the file as their own model files -----------------------
+
+    def save(self, path, *, compress=False):
+        """Write the blend and its members to one ``.npz`` (each member as its own model file,
+        stored as bytes); :func:`turborec.load` reads it back."""
+        from ..persistence import save
+
+        self._check_fitted()
+        blobs = []
+        with tempfile.TemporaryDirectory() as tmp:
+            for t, m in enumerate(self._members):
+                member_path = os.path.join(tmp, f"member{t}.npz")
+                m.save(member_path, compress=compress)
+                with open(member_path, "rb") as f:
+                    blobs.append(np.frombuffer(f.read(), np.uint8))
+        shallow = copy.copy(self)  # the fitted model itself is not touched (safe under concurrent reads)
+        shallow.models = None
+        shallow._members_blob = np.concatenate(blobs)
+        shallow._members_offsets = np.cumsum([0] + [b.size for b in blobs]).astype(np.int64)
+        save(shallow, path, compress=compress)
+
+    def _after_load(self):
+        from ..persistence import load
+
+        super()._after_load()
+        off = self._members_offsets
+        if off.ndim != 1 or off.size < 2 or off[0] != 0 or off[-1] != self._members_blob.size or (np.diff(off) < 0).any():
+            raise ValueError("_members_offsets does not describe _members_blob")
+        members = []
+        with tempfile.TemporaryDirectory() as tmp:
+            for t in range(off.size - 1):
+                member_path = os.path.join(tmp, f"member{t}.npz")
+                with open(member_path, "wb") as f:
+                    f.write(self._members_blob[off[t]:off[t + 1]].tobytes())
+                members.append(load(member_path))
+        if len(members) != self.weights_.shape[0]:
+            raise ValueError(f"{len(members)} members but {self.weights_.shape[0]} weights")
+        for t, m in enumerate(members):
+            if (m.n_users, m.n_items) != (self.n_users, self.n_items):
+                raise ValueError(f"member {t} has shape {(m.n_users, m.n_items)}, expected {(self.n_users, self.n_items)}")
+        if self.item_counts_.shape != (self.n_items,):
+            raise ValueError(f"item_counts_ has shape {self.item_counts_.shape}, expected ({self.n_items},)")
+        self.models = self._members = members
+        del self._members_blob, self._members_offsets
+
+
+def _matrix(x):
+    from ..data import Interactions
+
+    if isinstance(x, Interactions):
+        return x.matrix
+    if not sp.issparse(x):
+        raise TypeError(f"validation must be an Interactions or a scipy.sparse matrix, got {type(x).__name__}")
+    return x
