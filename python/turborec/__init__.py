@@ -25,7 +25,7 @@ from .split import kfold, leave_k_out, per_user_split, random_split, temporal_le
 from .similarity import topk_similarity
 from .topk import topk, topk_dot
 from . import features
-from .models import ContentKNN, Hybrid, Popularity
+from .models import ContentKNN, FeatureMF, Hybrid, Popularity
 from .split import cold_start_split
 from .evaluation import evaluate_cold_start
 
@@ -69,6 +69,7 @@ __all__ = [
     "topk",
     "topk_dot",
     "ContentKNN",
+    "FeatureMF",
     "Hybrid",
     "Popularity",
     "cold_start_split",

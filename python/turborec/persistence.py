@@ -205,9 +205,9 @@ def save(model, path, *, compress: bool = False) -> None:
 # ---- reading ----------------------------------------------------------------------------------------
 
 def _registry() -> dict:
-    from .models import ContentKNN, Hybrid, ItemKNN, MatrixFactorization, Popularity, UserKNN
+    from .models import ContentKNN, FeatureMF, Hybrid, ItemKNN, MatrixFactorization, Popularity, UserKNN
 
-    return {c.__name__: c for c in (ItemKNN, UserKNN, MatrixFactorization, ContentKNN, Hybrid, Popularity)}
+    return {c.__name__: c for c in (ItemKNN, UserKNN, MatrixFactorization, ContentKNN, FeatureMF, Hybrid, Popularity)}
 
 
 def _check_path(path) -> str:
