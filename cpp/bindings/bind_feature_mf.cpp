@@ -24,9 +24,13 @@ FeatureRows rows_of(const FeatureCsr& m, const char* name) {
   const int64_t rows = m.indptr.shape(0) - 1;
   const int64_t* p = m.indptr.data();
   require(p[0] == 0 && p[rows] == m.indices.shape(0), n + ": indptr must run from 0 to nnz");
-  for (int64_t r = 0; r < rows; ++r) require(p[r] <= p[r + 1], n + ": indptr must not decrease");
+  // Messages are built only on failure: these loops run over every entry.
+  for (int64_t r = 0; r < rows; ++r)
+    if (p[r] > p[r + 1]) require(false, n + ": indptr must not decrease");
   const int32_t* idx = m.indices.data();
-  for (int64_t t = 0; t < m.indices.shape(0); ++t) require(idx[t] >= 0 && idx[t] < m.n_cols, n + ": column out of range");
+  const int64_t nnz = m.indices.shape(0);
+  for (int64_t t = 0; t < nnz; ++t)
+    if (idx[t] < 0 || idx[t] >= m.n_cols) require(false, n + ": column out of range");
   return FeatureRows{p, idx, m.data.data(), rows, m.n_cols};
 }
 
@@ -72,10 +76,13 @@ double epoch_binding(const FeatureCsr& user_features, const FeatureCsr& item_fea
   const int32_t* u = users.data();
   const int32_t* i = items.data();
   for (int64_t t = 0; t < n_samples; ++t)
-    require(u[t] >= 0 && u[t] < U.n_rows && i[t] >= 0 && i[t] < I.n_rows, "sample " + std::to_string(t) + " out of range");
+    if (u[t] < 0 || u[t] >= U.n_rows || i[t] < 0 || i[t] >= I.n_rows)
+      require(false, "sample " + std::to_string(t) + " out of range");
   require(order.ndim() == 1, "order must be 1-d");
   const int64_t* ord = order.data();
-  for (int64_t s = 0; s < order.shape(0); ++s) require(ord[s] >= 0 && ord[s] < n_samples, "order out of range");
+  const int64_t n_order = order.shape(0);
+  for (int64_t s = 0; s < n_order; ++s)
+    if (ord[s] < 0 || ord[s] >= n_samples) require(false, "order out of range");
   const float* v = optional_floats(values, n_samples, "values");
   require(loss >= 0 && loss <= 2, "loss must be 0 (squared), 1 (bpr) or 2 (warp)");
   FeatureMfOptions o;
@@ -92,8 +99,10 @@ double epoch_binding(const FeatureCsr& user_features, const FeatureCsr& item_fea
     require(pos_indptr && pos_indices && pool, "ranking losses need positives and a negative pool");
     require(pos_indptr->ndim() == 1 && pos_indptr->shape(0) == U.n_rows + 1, "positives: one row per user");
     require(pos_indices->ndim() == 1 && pos_indptr->data()[U.n_rows] == pos_indices->shape(0), "positives: bad indptr");
-    for (int64_t t = 0; t < pool->shape(0); ++t)
-      require(pool->data()[t] >= 0 && pool->data()[t] < I.n_rows, "pool: item out of range");
+    const int32_t* pl = pool->data();
+    const int64_t n_pool = pool->shape(0);
+    for (int64_t t = 0; t < n_pool; ++t)
+      if (pl[t] < 0 || pl[t] >= I.n_rows) require(false, "pool: item out of range");
     require(pool->shape(0) >= 1, "the negative pool is empty");
     s.pos_indptr = pos_indptr->data();
     s.pos_indices = pos_indices->data();
