@@ -55,38 +55,34 @@ struct Stream {
 };
 
 // Sum of a row's feature vectors (and biases) into out / *bias.
-void represent(const FeatureRows& M, int64_t row, const float* emb, const float* bias, int dpad, float* out,
-               float* b) {
+void represent(const KernelTable& K, const FeatureRows& M, int64_t row, const float* emb, const float* bias, int dpad,
+               float* out, float* b) {
   std::fill(out, out + dpad, 0.0f);
   float s = 0.0f;
   for (int64_t t = M.indptr[row]; t < M.indptr[row + 1]; ++t) {
     const float w = M.data[t];
-    const float* e = emb + static_cast<int64_t>(M.indices[t]) * dpad;
-    for (int c = 0; c < dpad; ++c) out[c] += w * e[c];
+    K.axpy(w, emb + static_cast<int64_t>(M.indices[t]) * dpad, out, dpad);
     s += w * bias[M.indices[t]];
   }
   *b = s;
 }
 
 // Every feature row f of `row` takes the step for gradient coef * w_f * dir + reg * E[f]
-// (and coef_b * w_f + reg_bias * bias[f] for its bias), AdaGrad-scaled per feature row.
-void update(const FeatureRows& M, int64_t row, float* emb, float* bias, float* acc, int dpad, int factors,
-            const float* dir, float coef, float coef_b, const FeatureMfOptions& o, float* grad) {
+// (and coef_b * w_f + reg_bias * bias[f] for its bias), AdaGrad-scaled per feature row. The
+// padding of dir and E is zero, so is the gradient's.
+void update(const KernelTable& K, const FeatureRows& M, int64_t row, float* emb, float* bias, float* acc, int dpad,
+            int factors, const float* dir, float coef, float coef_b, const FeatureMfOptions& o, float* grad) {
   for (int64_t t = M.indptr[row]; t < M.indptr[row + 1]; ++t) {
     const int32_t f = M.indices[t];
     const float w = M.data[t];
     float* e = emb + static_cast<int64_t>(f) * dpad;
-    float sq = 0.0f;
-    for (int c = 0; c < factors; ++c) {
-      grad[c] = coef * w * dir[c] + o.reg * e[c];
-      sq += grad[c] * grad[c];
-    }
+    const float sq = K.sgd_gradient(dir, e, coef * w, o.reg, grad, dpad);
     float step = o.lr;
     if (o.adagrad) {
       acc[2 * f] += sq / static_cast<float>(factors);
       step = o.lr / std::sqrt(acc[2 * f]);
     }
-    for (int c = 0; c < factors; ++c) e[c] -= step * grad[c];
+    K.axpy(-step, grad, e, dpad);
     if (o.biased) {
       const float gb = coef_b * w + o.reg_bias * bias[f];
       float bstep = o.lr;
@@ -143,14 +139,14 @@ double feature_mf_epoch(const FeatureRows& U, const FeatureRows& I, const int32_
       const int64_t t = order[s];
       const int32_t u = users[t], i = items[t];
       float bu, bi, bj;
-      represent(U, u, st.user_emb, st.user_bias, d, p, &bu);
-      represent(I, i, st.item_emb, st.item_bias, d, qi, &bi);
+      represent(K, U, u, st.user_emb, st.user_bias, d, p, &bu);
+      represent(K, I, i, st.item_emb, st.item_bias, d, qi, &bi);
       if (!o.biased) bu = bi = 0.0f;
       if (!ranking) {
         const float e = st.mu + bu + bi + K.dot(p, qi, d) - values[t];
         loss += static_cast<double>(e) * e;
-        update(U, u, st.user_emb, st.user_bias, st.user_acc, d, st.factors, qi, e, e, o, grad);
-        update(I, i, st.item_emb, st.item_bias, st.item_acc, d, st.factors, p, e, e, o, grad);
+        update(K, U, u, st.user_emb, st.user_bias, st.user_acc, d, st.factors, qi, e, e, o, grad);
+        update(K, I, i, st.item_emb, st.item_bias, st.item_acc, d, st.factors, p, e, e, o, grad);
         continue;
       }
       const float si = bi + K.dot(p, qi, d);
@@ -158,7 +154,7 @@ double feature_mf_epoch(const FeatureRows& U, const FeatureRows& I, const int32_
       float coef = 0.0f, sj = 0.0f;
       if (o.loss == FeatureMfLoss::bpr) {
         j = negative(sampling, u, rng);
-        represent(I, j, st.item_emb, st.item_bias, d, qj, &bj);
+        represent(K, I, j, st.item_emb, st.item_bias, d, qj, &bj);
         if (!o.biased) bj = 0.0f;
         sj = bj + K.dot(p, qj, d);
         const float x = si - sj;
@@ -168,7 +164,7 @@ double feature_mf_epoch(const FeatureRows& U, const FeatureRows& I, const int32_
       } else {  // WARP: the first sampled negative that violates the margin, weighted by its rank
         for (int trial = 1; trial <= o.max_sampled; ++trial) {
           const int32_t cand = negative(sampling, u, rng);
-          represent(I, cand, st.item_emb, st.item_bias, d, qj, &bj);
+          represent(K, I, cand, st.item_emb, st.item_bias, d, qj, &bj);
           if (!o.biased) bj = 0.0f;
           sj = bj + K.dot(p, qj, d);
           if (sj > si - 1.0f) {
@@ -182,9 +178,9 @@ double feature_mf_epoch(const FeatureRows& U, const FeatureRows& I, const int32_
       }
       // minimise -log sigmoid(si - sj) (BPR) or coef * (1 - si + sj) (WARP): d/dp = -coef (qi - qj)
       for (int c = 0; c < d; ++c) dir[c] = qi[c] - qj[c];
-      update(U, u, st.user_emb, st.user_bias, st.user_acc, d, st.factors, dir, -coef, 0.0f, o, grad);
-      update(I, i, st.item_emb, st.item_bias, st.item_acc, d, st.factors, p, -coef, -coef, o, grad);
-      update(I, j, st.item_emb, st.item_bias, st.item_acc, d, st.factors, p, coef, coef, o, grad);
+      update(K, U, u, st.user_emb, st.user_bias, st.user_acc, d, st.factors, dir, -coef, 0.0f, o, grad);
+      update(K, I, i, st.item_emb, st.item_bias, st.item_acc, d, st.factors, p, -coef, -coef, o, grad);
+      update(K, I, j, st.item_emb, st.item_bias, st.item_acc, d, st.factors, p, coef, coef, o, grad);
     }
     losses[static_cast<size_t>(c)] = loss;
   });
@@ -198,8 +194,9 @@ double feature_mf_epoch(const FeatureRows& U, const FeatureRows& I, const int32_
 
 void feature_mf_materialise(const FeatureRows& M, const float* emb, const float* bias, int dpad, float* rows,
                             float* bias_out, int n_threads) {
+  const KernelTable& K = kernels();
   parallel_chunks(M.n_rows, 1024, n_threads, [&](int, int64_t lo, int64_t hi) {
-    for (int64_t r = lo; r < hi; ++r) represent(M, r, emb, bias, dpad, rows + r * dpad, bias_out + r);
+    for (int64_t r = lo; r < hi; ++r) represent(K, M, r, emb, bias, dpad, rows + r * dpad, bias_out + r);
   });
 }
 
