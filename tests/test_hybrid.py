@@ -33,6 +33,10 @@ def test_hand_computed_blend(tiny):
     ids, scores = h.recommend([3], 4)
     np.testing.assert_array_equal(ids, [[0, 1, 2, 3]])
     np.testing.assert_allclose(scores, [[2, 2, 0, 0]])
+    # content weighted 0: the cold items still go to it (switching), warm ones to popularity alone
+    ids, scores = Hybrid([Popularity(), ContentKNN()], weights=[1, 0]).fit(R, item_features=F).recommend([0], 3)
+    np.testing.assert_array_equal(ids, [[1, 2, 3]])
+    np.testing.assert_allclose(scores, [[1.0, 1.0, 0.0]])
     ids, _ = Hybrid([Popularity(), ContentKNN()], cold_users="none").fit(R, item_features=F).recommend([3], 2)
     np.testing.assert_array_equal(ids[0], [0, 1])  # the blend itself: only popularity lists anything
 

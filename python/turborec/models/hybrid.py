@@ -54,7 +54,8 @@ class Hybrid(Recommender):
 
     - items nobody rated in training are scored only by members that can score them (those with
       ``scores_cold_items = True``: :class:`ContentKNN`, :class:`FeatureMF`), with those members'
-      weights renormalised, so a cold item competes on the same scale as warm ones;
+      weights renormalised, so a cold item competes on the same scale as warm ones; when all of
+      them have weight 0, they share the cold items equally;
     - users without training interactions (``cold_users="popularity"``) get the most popular
       items; ``"none"`` leaves them to the blend (members usually return nothing for them).
 
@@ -179,23 +180,30 @@ class Hybrid(Recommender):
         cold_item = self.item_counts_ == 0
         ids_out = np.full((n_users, k), -1, np.int32)
         sc_out = np.full((n_users, k), -np.inf, np.float32)
-        total_w = float(weights.sum())
-        cold_w = float(sum(w for w, (_, _, c) in zip(weights, lists) if c))
+        capable = np.array([c for _, _, c in lists])
+        cold_weights = np.where(capable, weights, 0.0)
+        if cold_weights.sum() == 0 and capable.any():  # switching: cold items go to the content members
+            cold_weights = capable / capable.sum()
+        total_w, cold_w = float(weights.sum()), float(cold_weights.sum())
         rows_per_batch = max(1, _BATCH_CELLS // max(self.n_items, 1))
         for b in range(0, n_users, rows_per_batch):
             e = min(n_users, b + rows_per_batch)
             acc = np.zeros((e - b, self.n_items))
+            acc_cold = np.zeros((e - b, self.n_items))
             listed = np.zeros((e - b, self.n_items), bool)
             r = np.arange(e - b)[:, None]
-            for w, (ids, norm, _) in zip(weights, lists):
+            for w, wc, (ids, norm, _) in zip(weights, cold_weights, lists):
                 i, s = ids[b:e], norm[b:e]
                 valid = i >= 0
-                listed[np.broadcast_to(r, i.shape)[valid], i[valid]] = True
-                if w == 0:
-                    continue
-                np.add.at(acc, (np.broadcast_to(r, i.shape)[valid], i[valid]), w * s[valid])
-            denom = np.where(cold_item, cold_w, total_w)
-            score = np.divide(acc, denom[None, :], out=np.zeros_like(acc), where=denom[None, :] > 0)
+                at = (np.broadcast_to(r, i.shape)[valid], i[valid])
+                listed[at] = True
+                if w:
+                    np.add.at(acc, at, w * s[valid])
+                if wc:
+                    np.add.at(acc_cold, at, wc * s[valid])
+            warm_score = acc / total_w if total_w > 0 else acc
+            cold_score = acc_cold / cold_w if cold_w > 0 else acc_cold
+            score = np.where(cold_item[None, :], cold_score, warm_score)
             score[~listed] = -np.inf
             i, t = topk(score.astype(np.float32), k, n_threads=self._n_threads)  # ties: lower id first
             unlisted = ~np.isfinite(t)
