@@ -191,6 +191,9 @@ def test_bad_input(movies, ratings):
         item_features({"movieId": [1]}, "movieId", multi_valued="genres")
     with pytest.raises(TypeError, match="interactions must be"):
         item_features(movies, "movieId", multi_valued="genres", interactions=sp.eye(3, format="csr"))
+    with pytest.raises(ValueError, match="none of the table's ids"):
+        item_features(movies.assign(movieId=movies.movieId.astype(str)), "movieId", interactions=ratings,
+                      multi_valued="genres")
     with pytest.raises(ValueError, match="n_bins"):
         item_features(movies, "movieId", numeric={"year": "bins"}, n_bins=0)
 
@@ -214,3 +217,31 @@ def test_movielens_genres_and_tags(movielens):
     n_tags = tags[tags.movieId == 1].tag.str.strip().str.lower().nunique()
     assert sum(n.startswith("tag=") for n in names) == n_tags
     assert not math.isnan(F.matrix.data.sum())
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_labels = st.lists(st.sampled_from(["a", "b", "c", "d e", "f"]), max_size=4)
+
+
+@settings(max_examples=25, deadline=None)
+@given(rows=st.lists(st.tuples(st.one_of(st.none(), _labels), st.lists(st.sampled_from(["x", "Y", "x "]), max_size=3)),
+                     min_size=1, max_size=12),
+       known=st.integers(0, 12))
+def test_random_tables_match_pandas(rows, known):
+    ids = list(range(100, 100 + len(rows)))
+    table = pd.DataFrame({"id": ids, "genres": [None if g is None else "|".join(g) for g, _ in rows]})
+    tags = pd.DataFrame([(i, t) for i, (_, ts) in zip(ids, rows) for t in ts], columns=["id", "tag"])
+    rated = ids[:known] + [5]  # some of the table's ids were rated, plus one it does not describe
+    ratings = turborec.Interactions.from_arrays(np.zeros(len(rated), int), rated)
+    F = item_features(table, "id", interactions=ratings, multi_valued="genres", tags=tags if len(tags) else None)
+    assert F.n_known == ratings.n_items and list(F.ids[: F.n_known]) == list(ratings.item_ids)
+    assert sorted(F.ids.tolist()) == sorted(set(ids) | {5})
+    got = dense(F)
+    for mid, (g, ts) in zip(ids, rows):
+        want = {f"genres={x}" for x in (g or [])} | {f"tag={t.strip().lower()}" for t in ts}
+        row = got.loc[mid]
+        assert set(row.index[row.to_numpy() > 0]) == want
+        for t in {t.strip().lower() for t in ts}:
+            assert row[f"tag={t}"] == sum(x.strip().lower() == t for x in ts)
+    assert got.loc[5].sum() == 0  # rated, no features: an empty row

@@ -32,8 +32,9 @@ appearance (table first, then tags), ``"drop"`` ignores them, ``"error"`` raises
 without interactions), which every model's ``fit`` then sees as items nobody has rated yet.
 Without ``interactions`` the rows are the table's ids in order of appearance.
 
-A missing (NaN) id, a repeated id in the one-row-per-id table, an empty table with no tags, an
-unknown column or a column of the wrong kind raises ValueError naming it.
+A missing (NaN) id, a repeated id in the one-row-per-id table, an empty table with no tags, a table
+none of whose ids the interactions have and whose ids are of another type ("1" vs 1), an unknown column
+or a column of the wrong kind raises ValueError naming it.
 """
 
 from __future__ import annotations
@@ -355,6 +356,11 @@ def _build(table, id_column, interactions, axis, multi_valued, categorical, nume
             continue
         row_of[k] = len(order)
         order.append(v)
+    kind = lambda v: "str" if isinstance(v, str) else "number" if isinstance(v, (numbers.Number, np.number)) else "other"
+    if interactions is not None and n_known and keys and kind(keys[0]) != kind(_key(order[0])) \
+            and not any(row_of.get(k, n_known) < n_known for k in keys):
+        raise ValueError(f"none of the table's ids is among the interactions' {axis} (e.g. {keys[0]!r} vs "
+                         f"{order[0]!r}): are they the same kind of id (numbers vs strings)?")
     n_rows = len(order)
     table_rows = np.array([row_of.get(k, -1) for k in keys], dtype=np.int64)
 

@@ -147,7 +147,7 @@ class Hybrid(Recommender):
         users = users[np.diff(self.user_items_.indptr)[users] > 0]  # cold users are switched, not blended
         if users.size == 0:
             return np.full(len(self._members), 1.0 / len(self._members))
-        lists = self._member_lists(users, np.ones(users.size, bool), True, None)
+        lists = self._member_lists(users, True, None)
         steps = int(round(1.0 / float(self.weight_step)))
         best, best_w = -np.inf, None
         for combo in itertools.product(range(steps + 1), repeat=len(self._members)):
@@ -163,7 +163,7 @@ class Hybrid(Recommender):
 
     # ---- scoring ------------------------------------------------------------------------------
 
-    def _member_lists(self, users, exclude_seen_rows, exclude_seen, items):
+    def _member_lists(self, users, exclude_seen, items):
         """Each member's (ids, normalised scores) over its top n_candidates for these users."""
         width = min(int(self.n_candidates), self.n_items)
         out = []
@@ -221,7 +221,7 @@ class Hybrid(Recommender):
             has_history[:] = True
         warm = np.flatnonzero(has_history)
         if warm.size:
-            lists = self._member_lists(users[warm], None, exclude_seen, items)
+            lists = self._member_lists(users[warm], exclude_seen, items)
             ids[warm], scores[warm] = self._blend(lists, self.weights_, k)
         cold = np.flatnonzero(~has_history)
         if cold.size:
