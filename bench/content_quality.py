@@ -61,6 +61,32 @@ def segments(model, train, test, k=10):
     return {f"{seg}_{m}": float(t.loc[t.segment == seg, m].iloc[0]) for seg in ("warm", "cold") for m in ("ndcg", "recall")}
 
 
+class _Scored:
+    """LightFM's scores behind the model contract evaluate_cold_start uses (recommend with
+    exclusion of train items and a candidate list), ranked by turborec.topk."""
+
+    is_fitted = True
+
+    def __init__(self, user_emb, item_emb, item_bias, train):
+        self.ue, self.ie, self.ib, self.train = user_emb, item_emb, item_bias, train
+        self.n_users, self.n_items = train.shape
+
+    def fit(self, R):
+        raise NotImplementedError
+
+    def predict(self, users, items):
+        return np.einsum("ij,ij->i", self.ue[users], self.ie[items]) + self.ib[items]
+
+    def recommend(self, users, k=10, *, exclude_seen=True, items=None):
+        scores = (self.ue[users] @ self.ie.T + self.ib[None, :]).astype(np.float32)
+        if items is not None:
+            keep = np.zeros(self.n_items, bool)
+            keep[items] = True
+            scores[:, ~keep] = -np.inf
+        ids, top = turborec.topk(scores, k, exclude=self.train[users] if exclude_seen else None)
+        return np.where(np.isfinite(top), ids, -1).astype(np.int32), top
+
+
 def lightfm_row(loss, train, test, F, args, threads):
     from lightfm import LightFM
 
@@ -82,17 +108,7 @@ def lightfm_row(loss, train, test, F, args, threads):
     bias, emb = model.get_item_representations(cold_rows)
     ub, ue = model.get_user_representations()
 
-    class Scored(turborec.Popularity):
-        """LightFM's scores behind turborec's recommend (exclusion and candidates as for every row)."""
-
-        def _recommend(self, users, k, exclude, candidates):
-            scores = (ue[users] @ emb.T + bias[None, :]).astype(np.float32)
-            if candidates is not None:
-                scores[:, ~candidates.astype(bool)] = -np.inf
-            ids, top = turborec.topk(scores, k, exclude=exclude)
-            return np.where(np.isfinite(top), ids, -1).astype(np.int32), top
-
-    wrapped = Scored().fit(train)
+    wrapped = _Scored(ue, emb, bias, train)
     row = {"model": f"LightFM ({loss}{', 1 thread' if threads == 1 else ''})", "fit_s": fit_s}
     row.update(segments(wrapped, train, test))
     return row

@@ -224,12 +224,13 @@ class Hybrid(Recommender):
             lists = self._member_lists(users[warm], exclude_seen, items)
             ids[warm], scores[warm] = self._blend(lists, self.weights_, k)
         cold = np.flatnonzero(~has_history)
-        if cold.size:
-            from .popularity import Popularity
-
-            pop = Popularity(n_threads=self._n_threads)
-            pop.item_counts_, pop.user_items_, pop._n_threads = self.item_counts_, self.user_items_, self._n_threads
-            ids[cold], scores[cold] = pop.recommend(users[cold], k, exclude_seen=exclude_seen, items=items)
+        if cold.size:  # switching: users without history get the most popular (allowed, unseen) items
+            allowed = np.arange(self.n_items) if items is None else items
+            counts = np.repeat(self.item_counts_[allowed][None, :], cold.size, axis=0)
+            sub = None if exclude is None else exclude[cold][:, allowed]
+            top, top_scores = topk(counts, k, exclude=sub, n_threads=self._n_threads)
+            ids[cold] = np.where(top >= 0, allowed[np.maximum(top, 0)], -1)
+            scores[cold] = top_scores
         return ids, scores
 
     def _predict(self, users, items):
