@@ -25,6 +25,10 @@ from .persistence import load
 from .split import kfold, leave_k_out, per_user_split, random_split, temporal_leave_k_out, temporal_split
 from .similarity import topk_similarity
 from .topk import topk, topk_dot
+from . import features
+from .models import ContentKNN, FeatureMF, Hybrid
+from .split import cold_start_split
+from .evaluation import evaluate_cold_start
 
 __version__ = _kernels.version
 
@@ -72,4 +76,10 @@ __all__ = [
     "supported_simd_levels",
     "topk",
     "topk_dot",
+    "ContentKNN",
+    "FeatureMF",
+    "Hybrid",
+    "cold_start_split",
+    "evaluate_cold_start",
+    "features",
 ]
