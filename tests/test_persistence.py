@@ -303,3 +303,55 @@ def test_save_errors(tmp_path, rng):
     assert not list(tmp_path.iterdir())  # nothing half-written left behind
     with pytest.raises(TypeError, match="one of turborec's models"):
         persistence.save(object(), tmp_path / "m.npz")
+
+
+# ---- bytes and file objects -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("make", [lambda: turborec.MatrixFactorization(factors=4, epochs=2, seed=1),
+                                  lambda: turborec.ItemKNN(k=5), lambda: turborec.UserKNN(k=5),
+                                  lambda: turborec.Popularity()])
+def test_bytes_and_file_objects_round_trip(make, tmp_path):
+    import io
+
+    data = turborec.synthetic(40, 30, 500, seed=2)
+    model = make().fit(data)
+    blob = model.to_bytes()
+    assert isinstance(blob, bytes) and blob[:2] == b"PK"
+    for source in (blob, bytearray(blob), memoryview(blob), io.BytesIO(blob)):
+        again = turborec.load(source)
+        _assert_same_state(model, again)
+    path = tmp_path / "m.npz"
+    model.save(path)
+    assert path.read_bytes() != b"" and turborec.load(path.read_bytes()).n_items == model.n_items
+    with open(path, "rb") as f:  # a file object, read from its position, left open
+        _assert_same_state(model, turborec.load(f))
+        assert not f.closed
+    buf = io.BytesIO(b"junk-before")
+    buf.seek(len(b"junk-before"))
+    model.save(buf)
+    buf.seek(len(b"junk-before"))
+    _assert_same_state(model, turborec.load(buf))
+
+
+def test_bad_bytes_and_sources_are_refused():
+    import io
+
+    with pytest.raises(ValueError, match="<bytes>' is not a turborec model file"):
+        turborec.load(b"not a zip")
+    blob = turborec.Popularity().fit(turborec.synthetic(10, 10, 50, seed=0)).to_bytes()
+    with pytest.raises(ValueError, match="<bytes>' is corrupt or truncated"):
+        turborec.load(blob[: len(blob) // 2])
+    with pytest.raises(TypeError, match="source must be a path, bytes or a binary file object"):
+        turborec.load(3.5)
+    with pytest.raises(TypeError, match="binary mode"):
+        turborec.load(io.StringIO("text"))
+    with pytest.raises(TypeError, match="data must be bytes"):
+        turborec.persistence.loads("text")
+
+
+def test_save_into_a_missing_folder_names_the_path(tmp_path):
+    model = turborec.Popularity().fit(turborec.synthetic(10, 10, 50, seed=0))
+    target = tmp_path / "nope" / "m.npz"
+    with pytest.raises(FileNotFoundError, match="folder .*nope.* does not exist") as err:
+        model.save(target)
+    assert ".tmp-" not in str(err.value)
