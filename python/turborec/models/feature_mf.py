@@ -24,6 +24,7 @@ class _Side:
 
     features: sp.csr_matrix  # rows x side features (the user's input)
     own: np.ndarray  # bool per row: has its own vector
+    warm: np.ndarray  # bool per row: has training interactions (else scored from its features alone)
     augmented: sp.csr_matrix  # [features | own identity], rows scaled to sum 1 with normalize
     emb: np.ndarray  # (n_features + rows, dpad) embeddings of the augmented columns
     bias: np.ndarray  # (n_features + rows,)
@@ -237,28 +238,28 @@ class FeatureMF(Recommender):
                 progress.close()
         seen = ReplacedRows(R)
         self.item_warm_ = np.bincount(R.indices, minlength=R.shape[1]) > 0
-        self._publish(self._live_of(seen, (user_features, user_own, user_emb, user_bias, user_acc),
-                                    (item_features, item_own, item_emb, item_bias, item_acc)))
+        self._publish(self._live_of(seen, (user_features, user_own, user_emb, user_bias, user_acc,
+                                           np.diff(R.indptr) > 0),
+                                    (item_features, item_own, item_emb, item_bias, item_acc, self.item_warm_)))
 
-    def _side(self, features, own, emb, bias, acc, count) -> _Side:
+    def _side(self, features, own, emb, bias, acc, warm) -> _Side:
         """A side's augmented matrix and materialised vectors: rows with training interactions
         use their own vector, rows without (cold) are scored from their features alone."""
         normalize = bool(self.normalize)
         augmented = _identity_and(features, features.shape[0], own, normalize)
-        cold = count == 0
+        cold = ~warm
         rows = _identity_and(features, features.shape[0], own & ~cold, normalize) if (cold & own).any() else augmented
         vectors, row_bias = _kernels.feature_mf_materialise(_kernels.feature_csr(rows), emb=emb, bias=bias,
                                                             n_threads=self._n_threads)
-        return _Side(features=features, own=own, augmented=augmented, emb=emb, bias=bias, acc=acc, vectors=vectors,
+        return _Side(features=features, own=own, warm=warm, augmented=augmented, emb=emb, bias=bias, acc=acc, vectors=vectors,
                      row_bias=row_bias)
 
     def _live_of(self, seen: ReplacedRows, user_parts, item_parts, reuse: _Live | None = None) -> _Live:
         """The live state; the item side is reused from ``reuse`` (a fold-in changes users only)."""
-        R = seen.matrix()
-        users = self._side(*user_parts, np.diff(R.indptr))
+        users = self._side(*user_parts)
         if reuse is None:
             # Items without training interactions at fit are scored from their features (fixed by fit).
-            items = self._side(*item_parts, self.item_warm_)
+            items = self._side(*item_parts)
             d = int(self.factors)
             Q = np.ascontiguousarray(items.vectors[:, :d])
             packed = _kernels.pack_items(Q, item_bias=np.ascontiguousarray(items.row_bias) if self.biased else None,
@@ -307,7 +308,8 @@ class FeatureMF(Recommender):
         if warm.shape != (R.shape[1],) or warm.dtype != np.bool_:
             raise ValueError(f"item_warm_ must be a bool array of shape ({R.shape[1]},)")
         self.item_warm_ = warm
-        self._publish(self._live_of(ReplacedRows(R), parts["user"], parts["item"]))
+        self._publish(self._live_of(ReplacedRows(R), parts["user"] + (np.diff(R.indptr) > 0,),
+                                    parts["item"] + (self.item_warm_,)))
 
     # ---- using the model -----------------------------------------------------------------------
 
@@ -417,6 +419,8 @@ class FeatureMF(Recommender):
         grow = new_n - n_users
         dpad = side.emb.shape[1]
         features, emb, bias, acc, own = side.features, side.emb.copy(), side.bias.copy(), side.acc, side.own
+        warm = np.concatenate([side.warm, np.zeros(grow, bool)])
+        warm[users] = np.diff(rows.indptr) > 0
         if grow:
             features = sp.vstack([features, sp.csr_matrix((grow, n_feat), dtype=np.float32)], format="csr")
             emb = np.vstack([emb, np.zeros((grow, dpad), np.float32)])
@@ -438,7 +442,7 @@ class FeatureMF(Recommender):
             emb[n_feat + u, :d] = (p - feat_part) / w_own
             bias[n_feat + u] = (b - feat_bias) / w_own
         seen = live.seen.replace(users, rows)
-        return self._live_of(seen, (features, own, emb, bias, acc), None, reuse=live)
+        return self._live_of(seen, (features, own, emb, bias, acc, warm), None, reuse=live)
 
     def _solve_user(self, live, items, values):
         d = int(self.factors)
