@@ -129,7 +129,7 @@ def test_aligned_to_interactions_with_cold_items(movies, ratings):
     assert F.matrix[2].nnz == 0 and F.matrix[1].nnz == 0  # 99 has no row; 30 has no genres
     assert set(F.names[F.matrix[0].indices]) == {"genres=Comedy"}
     np.testing.assert_array_equal(F.index([10, 20]), [3, 0])
-    with pytest.raises(KeyError, match="unknown id 7"):
+    with pytest.raises(KeyError, match="unknown row id 7"):
         F.index([7])
     wide = F.extend(ratings)
     assert wide.shape == (3, 6) and list(wide.item_ids) == list(F.ids)

@@ -61,6 +61,8 @@ class Features:
     names : numpy.ndarray of str (n_features,)
     ids : numpy.ndarray (n_rows,)
         Raw id of each row (object dtype for strings).
+    id_map : turborec.IdMap
+        ``ids`` as an id map (raw id -> row, vectorised); ``index`` uses it.
     n_known : int
         Rows ``0 .. n_known - 1`` are the interactions' items (users) the features were aligned
         to; the rest are ids the interactions do not have (cold start). 0 when not aligned.
@@ -78,8 +80,10 @@ class Features:
             raise ValueError(f"ids must hold one id per row ({m.shape[0]}), got shape {ids.shape}")
         if not 0 <= int(n_known) <= m.shape[0]:
             raise ValueError(f"n_known must be in [0, {m.shape[0]}], got {n_known!r}")
-        self.matrix, self.names, self.ids, self.n_known = m, names, ids, int(n_known)
-        self._lookup = None
+        from .data import IdMap
+
+        self.id_map = IdMap(ids, "row")  # raw id -> row, shared type with Interactions and models
+        self.matrix, self.names, self.ids, self.n_known = m, names, self.id_map.ids, int(n_known)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -96,16 +100,7 @@ class Features:
 
     def index(self, raw_ids) -> np.ndarray:
         """Row indices of raw ids (int64 array); an unknown id raises KeyError naming it."""
-        if self._lookup is None:
-            self._lookup = {_key(v): r for r, v in enumerate(self.ids.tolist())}
-        query = np.atleast_1d(np.asarray(raw_ids, dtype=object)).tolist()
-        out = np.empty(len(query), np.int64)
-        for t, v in enumerate(query):
-            r = self._lookup.get(_key(v))
-            if r is None:
-                raise KeyError(f"unknown id {v!r}: it has no row in these features")
-            out[t] = r
-        return out
+        return np.atleast_1d(self.id_map.index(raw_ids))
 
     def extend(self, interactions, axis="items"):
         """The interactions with their item (``axis="items"``) or user id map extended to these

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -150,8 +150,8 @@ class Hybrid(Recommender):
             weights = np.full(n, 1.0 / n)
         live = self._live_of(R, members, weights)
         if self.weights is None and validation is not None and n > 1:
-            live = self._live_of(R, members, self._fit_weights(live, as_csr(_matrix(validation), "validation",
-                                                                              shape=R.shape)))
+            live = replace(live, weights=self._fit_weights(live, as_csr(_matrix(validation), "validation",
+                                                                        shape=R.shape)))
         self._publish(live)
 
     def _live_of(self, R, members, weights):
