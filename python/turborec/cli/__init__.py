@@ -12,6 +12,8 @@ Subcommands::
     turborec train-content --ratings FILE --items FILE [--tags FILE] [--multi-valued COL] [--text COL]
                        [--model hybrid|content|feature-mf] [--evaluate] --out model.npz
     turborec info      model.npz
+    turborec serve     --model model.npz [--events URL] [--host H] [--port P]   (the 'serve' extra)
+    turborec retrain   --events URL --model model.npz --out next.npz
     turborec --version
 
 Ratings files: CSV or TSV with a header naming the user, item and (optionally) rating and
@@ -37,6 +39,7 @@ import turborec
 
 from . import content
 from ._common import DEMO_SIZE, MODEL_NAMES, SPLITS, UsageError, parse_params, read_ratings
+from . import retrain, serve
 from .commands import dense_id, run_evaluate, run_info, run_recommend, run_similar, run_train
 from .demo import run_demo
 
@@ -129,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="describe a saved model file")
     info.add_argument("path", metavar="MODEL.npz")
     info.set_defaults(func=run_info)
+
+    serve.add_parser(sub)  # turborec serve / retrain: the HTTP service (the 'serve' extra)
+    retrain.add_parser(sub)
     return parser
 
 

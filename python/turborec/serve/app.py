@@ -1,0 +1,440 @@
+"""The ASGI app: ``create_app(model_path, events_url=..., token=...)``.
+
+Versioned JSON API under /v1 with raw ids in and out, Prometheus metrics at /metrics, a page for
+people at /. Answers come from one immutable :class:`ServingState` per request (see holder.py);
+feedback is acknowledged after it is committed to the event store and folded in.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import numpy as np
+from fastapi import FastAPI, Header, Path, Query
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+import turborec
+
+from .auth import BearerAuth, resolve_token
+from .cache import ResultCache
+from .errors import ApiError
+from .events import Event, EventStore
+from .foldin import FoldInWorker
+from .holder import ModelHolder, can_fold_in
+from .ids import key
+from .limits import BodySizeLimit
+from .metrics import CONTENT_TYPE_LATEST, MetricsMiddleware, ServiceMetrics
+from .page import PAGE_HTML
+from .schemas import BatchRecommendRequest, FeedbackBatch, FeedbackEvent, PredictRequest, RecommendRequest, \
+    ReloadRequest
+
+log = logging.getLogger("turborec.serve")
+COLD_START = ("popularity", "error")
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_k: int = 1000
+    max_batch: int = 10_000
+    max_body_bytes: int = 4 << 20
+    max_list: int = 10_000  # allow / deny / predict item lists
+
+
+def _json(obj, status: int = 200) -> Response:
+    return Response(json.dumps(obj, separators=(",", ":"), allow_nan=False), status_code=status,
+                    media_type="application/json")
+
+
+def _error(err: ApiError) -> Response:
+    return _json(err.body(), err.status)
+
+
+def _validation_details(exc: RequestValidationError) -> list:
+    out = []
+    for e in exc.errors():
+        out.append({"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")),
+                    "type": str(e.get("type", ""))})
+    return out
+
+
+def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", token: str | None = None,
+               token_file: str | None = None, protect_reads: bool = False, cold_start: str = "popularity",
+               max_k: int = 1000, max_batch: int = 10_000, max_body_bytes: int = 4 << 20,
+               cache_size: int = 100_000, poll_interval: float = 1.0, fold_in_wait: float = 10.0,
+               sqlite_synchronous: str = "FULL") -> FastAPI:
+    """Build the service for one model file and one event store.
+
+    Parameters
+    ----------
+    model_path : a file written by ``model.save`` (loaded with :func:`turborec.load`).
+    events_url : SQLAlchemy URL of the event store (SQLite in WAL mode by default; PostgreSQL works).
+    token, token_file : the bearer token for write/admin endpoints (default: $TURBOREC_SERVE_TOKEN or
+        the file $TURBOREC_SERVE_TOKEN_FILE). Without one, write endpoints answer 403.
+    protect_reads : require the token for reads too.
+    cold_start : unknown users get the most popular items ("popularity") or a 404 ("error").
+    max_k, max_batch, max_body_bytes : request limits (4xx beyond them).
+    cache_size : result cache entries (0 disables it).
+    poll_interval : seconds between reads of other processes' events.
+    fold_in_wait : seconds a feedback request waits for its fold-in before answering folded=false.
+    sqlite_synchronous : SQLite's synchronous pragma (FULL: fsync at every commit).
+    """
+    if cold_start not in COLD_START:
+        raise ValueError(f"cold_start must be one of {COLD_START}, got {cold_start!r}")
+    for name, v in (("max_k", max_k), ("max_batch", max_batch), ("max_body_bytes", max_body_bytes)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {v!r}")
+    limits = Limits(max_k=max_k, max_batch=max_batch, max_body_bytes=max_body_bytes)
+    auth = BearerAuth(resolve_token(token, token_file))
+    turborec.persistence.info(model_path)  # a missing or foreign file fails before any store is created
+    store = EventStore(events_url, sqlite_synchronous=sqlite_synchronous)
+    cache = ResultCache(cache_size)
+    metrics_ref: list = []
+
+    def on_publish(state, users, swapped):
+        if swapped:
+            cache.clear(state.generation)
+            if metrics_ref:
+                metrics_ref[0].set_model(state)
+        else:
+            cache.invalidate_users(users, state.generation)
+
+    holder = ModelHolder(model_path, store, on_publish=on_publish)
+    worker = FoldInWorker(holder, poll_interval=poll_interval)
+    metrics = ServiceMetrics(holder, cache, store.count)
+    metrics_ref.append(metrics)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        worker.start()
+        try:
+            yield
+        finally:
+            worker.stop()
+            store.close()
+
+    app = FastAPI(title="turborec", version=turborec.__version__, lifespan=lifespan,
+                  description="Recommendations, feedback and model management for one turborec model.")
+    app.state.holder, app.state.store, app.state.cache, app.state.worker = holder, store, cache, worker
+
+    # ---- errors: always JSON, never a stack trace -------------------------------------------------
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request, exc: ApiError):
+        return _error(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request, exc: RequestValidationError):
+        details = _validation_details(exc)
+        if any(d["type"] == "json_invalid" for d in details):
+            return _error(ApiError(400, "bad_json", "the request body is not valid JSON", details))
+        return _error(ApiError(422, "invalid_request", "the request does not match the schema", details))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request, exc: StarletteHTTPException):
+        code = {400: "bad_json", 404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _error(ApiError(exc.status_code, code, str(exc.detail)))
+
+    @app.exception_handler(NotImplementedError)
+    async def _unsupported(request, exc: NotImplementedError):
+        return _error(ApiError(422, "not_supported", f"the served model does not support this request "
+                                                     f"({type(holder.state.model).__name__})"))
+
+    @app.exception_handler(Exception)
+    async def _internal(request, exc: Exception):
+        log.error("internal error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        return _error(ApiError(500, "internal", "internal error"))
+
+    # ---- metrics per endpoint ---------------------------------------------------------------------
+
+    app.add_middleware(MetricsMiddleware, metrics=metrics, routes=lambda: app.router.routes)
+    app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
+
+    # ---- helpers ---------------------------------------------------------------------------------
+
+    def read_access(authorization):
+        if protect_reads:
+            auth.check(authorization)
+
+    def check_k(k):
+        if k < 1:
+            raise ApiError(422, "invalid_k", f"k must be >= 1, got {k}")
+        if k > limits.max_k:
+            raise ApiError(422, "invalid_k", f"k must be <= {limits.max_k} (this server's maximum), got {k}")
+
+    def check_list(values, name):
+        if values is not None and len(values) > limits.max_list:
+            raise ApiError(413, "list_too_long", f"{name} has {len(values)} entries; the maximum is {limits.max_list}")
+
+    def item_indices(state, raw_items):
+        idx = [state.items.get(i) for i in raw_items]
+        return np.unique(np.array([i for i in idx if i is not None], dtype=np.int32))
+
+    def cold(state, ukey, k, allow, deny):
+        if cold_start == "error":
+            raise ApiError(404, "unknown_user", f"user {ukey!r} is unknown and has no feedback yet")
+        ranked = state.popular
+        if allow is not None:
+            ranked = ranked[np.isin(ranked, allow)]
+        if deny is not None and deny.size:
+            ranked = ranked[~np.isin(ranked, deny)]
+        ids = ranked[:k]
+        return ids, None, "popularity"
+
+    def user_index(state, ukey):
+        """The user's row, or None when the model cannot answer for them (cold start)."""
+        u = state.users.get(ukey)
+        if u is None:
+            return None
+        return u if u < state.model.n_users else None
+
+    def top_for(state, u, k, exclude_seen, allow, deny):
+        model = state.model
+        n_deny = 0 if deny is None else int(deny.size)
+        kk = int(min(k + n_deny, model.n_items))
+        if allow is not None and allow.size == 0:
+            return np.zeros(0, np.int32), np.zeros(0, np.float32)
+        ids, scores = model.recommend(np.array([u], np.int32), kk, exclude_seen=exclude_seen, items=allow)
+        ids, scores = ids[0], scores[0]
+        keep = ids >= 0
+        if n_deny:
+            keep &= ~np.isin(ids, deny)
+        return ids[keep][:k], scores[keep][:k]
+
+    def reasons(state, u, ids):
+        model = state.model
+        if isinstance(model, turborec.MatrixFactorization):
+            contrib = model.item_factors[ids] * model.user_factors[u][None, :]
+            out = []
+            for row in contrib:
+                top = np.argsort(-row, kind="stable")[:3]
+                out.append({"kind": "factors", "factors": [{"factor": int(f), "contribution": round(float(row[f]), 4)}
+                                                           for f in top]})
+            return out
+        if isinstance(model, turborec.ItemKNN):
+            row = model.user_items_[u]
+            if row.nnz == 0:
+                return [None] * len(ids)
+            S = model.similarity_[row.indices][:, ids].toarray() * row.data[:, None]
+            out = []
+            for c in range(len(ids)):
+                top = np.argsort(-S[:, c], kind="stable")[:3]
+                top = [t for t in top if S[t, c] > 0]
+                out.append({"kind": "neighbours", "because_of": [
+                    {"item": state.items.raw(int(row.indices[t])), "weight": round(float(S[t, c]), 4)} for t in top]})
+            return out
+        if isinstance(model, turborec.UserKNN):
+            out = []
+            for i in ids:
+                e = model.explain(u, int(i))
+                out.append({"kind": "neighbours", "similar_users": [
+                    {"user": state.users.raw(int(v)), "weight": round(float(w), 4)}
+                    for v, w in zip(e.neighbours[:3], e.weights[:3]) if w > 0]})
+            return out
+        return [None] * len(ids)
+
+    def recommend_one(state, req: RecommendRequest):
+        check_k(req.k)
+        check_list(req.allow, "allow")
+        check_list(req.deny, "deny")
+        ukey = key(req.user)
+        allow = None if req.allow is None else item_indices(state, req.allow)
+        deny = None if req.deny is None else item_indices(state, req.deny)
+        u = user_index(state, ukey)
+        if u is None:
+            ids, scores, source = cold(state, ukey, req.k, allow, deny)
+        else:
+            (ids, scores), source = top_for(state, u, req.k, req.exclude_seen, allow, deny), "model"
+        out = {"user": req.user if u is None else state.users.raw(u), "model_version": state.version,
+               "source": source,
+               "items": state.items.raw_many(ids),
+               "scores": None if scores is None else [round(s, 6) for s in scores.tolist()]}
+        if req.explain:
+            out["reasons"] = reasons(state, u, ids) if u is not None else [{"kind": "popularity"}] * len(ids)
+        return out
+
+    def cached_recommend(req: RecommendRequest):
+        state = holder.state
+        ukey = key(req.user)
+        rkey = (req.k, req.exclude_seen, None if req.allow is None else tuple(map(key, req.allow)),
+                None if req.deny is None else tuple(map(key, req.deny)), req.explain)
+        hit = cache.get(ukey, rkey)
+        if hit is not None:
+            return _json(hit)
+        out = recommend_one(state, req)
+        cache.put(ukey, rkey, state.generation, out)
+        return _json(out)
+
+    # ---- reads ---------------------------------------------------------------------------------
+
+    @app.get("/v1/health", tags=["operations"])
+    async def health():
+        return {"status": "ok"}
+
+    @app.get("/v1/ready", tags=["operations"])
+    def ready():
+        try:
+            store.ping()
+        except Exception as exc:
+            return _error(ApiError(503, "not_ready", f"the event store is not reachable ({type(exc).__name__})"))
+        return {"ready": True, "model_version": holder.state.version}
+
+    @app.get("/v1/model", tags=["model"])
+    async def model_info(authorization: str | None = Header(None)):
+        read_access(authorization)
+        state = holder.state
+        m = state.model
+        return _json({"class": type(m).__name__, "version": state.version, "generation": state.generation,
+                      "loaded_at": state.loaded_at, "n_users": int(m.n_users), "n_items": int(m.n_items),
+                      "n_users_known": len(state.users), "fold_in": can_fold_in(m),
+                      "params": {k: v for k, v in m.get_params().items() if isinstance(v, (int, float, str, bool))
+                                 or v is None},
+                      "like_value": state.like_value,
+                      "cold_start": cold_start, "max_k": limits.max_k, "max_batch": limits.max_batch,
+                      "sample_users": state.users.raw_many(np.arange(min(20, state.model.n_users))),
+                      "write_auth": auth.configured})
+
+    @app.get("/v1/users/{user}/recommendations", tags=["recommendations"])
+    async def recommend_get(user: str = Path(..., min_length=1, max_length=256), k: int = Query(10),
+                            exclude_seen: bool = Query(True), explain: bool = Query(False),
+                            authorization: str | None = Header(None)):
+        read_access(authorization)
+        return cached_recommend(RecommendRequest(user=user, k=k, exclude_seen=exclude_seen, explain=explain))
+
+    @app.post("/v1/recommend", tags=["recommendations"])
+    async def recommend_post(req: RecommendRequest, authorization: str | None = Header(None)):
+        read_access(authorization)
+        return cached_recommend(req)
+
+    @app.post("/v1/recommend/batch", tags=["recommendations"])
+    def recommend_batch(req: BatchRecommendRequest, authorization: str | None = Header(None)):
+        # a plain def runs in the thread pool: a big batch does not stall the event loop
+        read_access(authorization)
+        check_k(req.k)
+        if not req.users:
+            raise ApiError(422, "empty_batch", "users must not be empty")
+        if len(req.users) > limits.max_batch:
+            raise ApiError(413, "batch_too_large", f"{len(req.users)} users; the maximum is {limits.max_batch}")
+        state = holder.state
+        model = state.model
+        idx = [user_index(state, key(u)) for u in req.users]
+        plain = [t for t, u in enumerate(idx) if u is not None]
+        results: list = [None] * len(idx)
+        if plain:
+            k = min(req.k, model.n_items)
+            ids, scores = model.recommend(np.array([idx[t] for t in plain], np.int32), k,
+                                          exclude_seen=req.exclude_seen)
+            raw_items = state.items.raw_many(np.maximum(ids, 0).ravel())
+            valid = (ids >= 0).tolist()
+            sc = np.round(scores.astype(np.float64), 6).tolist()
+            for r, t in enumerate(plain):
+                row = raw_items[r * k:(r + 1) * k]
+                keep = valid[r]
+                results[t] = {"user": req.users[t], "source": "model",
+                              "items": [x for x, v in zip(row, keep) if v],
+                              "scores": [s for s, v in zip(sc[r], keep) if v]}
+        for t, u in enumerate(idx):
+            if results[t] is None:
+                one = recommend_one(state, RecommendRequest(user=req.users[t], k=req.k, exclude_seen=req.exclude_seen))
+                results[t] = {k: one[k] for k in ("user", "source", "items", "scores")}
+        return _json({"model_version": state.version, "results": results})
+
+    @app.get("/v1/items/{item}/similar", tags=["recommendations"])
+    async def similar(item: str = Path(..., min_length=1, max_length=256), k: int = Query(10),
+                      authorization: str | None = Header(None)):
+        read_access(authorization)
+        check_k(k)
+        state = holder.state
+        i = state.items.get(item)
+        if i is None:
+            raise ApiError(404, "unknown_item", f"item {item!r} is not in the model")
+        ids, scores = state.model.similar_items(np.array([i], np.int32), min(k, max(state.model.n_items - 1, 1)))
+        keep = ids[0] >= 0
+        return _json({"item": state.items.raw(i), "model_version": state.version,
+                      "items": state.items.raw_many(ids[0][keep]), "scores": [round(s, 6) for s in
+                                                                                scores[0][keep].tolist()]})
+
+    @app.post("/v1/predict", tags=["recommendations"])
+    async def predict(req: PredictRequest, authorization: str | None = Header(None)):
+        read_access(authorization)
+        check_list(req.items, "items")
+        if not req.items:
+            raise ApiError(422, "empty_items", "items must not be empty")
+        state = holder.state
+        u = state.users.get(key(req.user))
+        if u is None or u >= state.model.n_users:
+            raise ApiError(404, "unknown_user", f"user {req.user!r} is not in the model (feedback of new users "
+                                                "reaches predictions at the next retrain)")
+        idx = [state.items.get(i) for i in req.items]
+        unknown = [raw for raw, i in zip(req.items, idx) if i is None]
+        if unknown:
+            raise ApiError(404, "unknown_item", f"{len(unknown)} items are not in the model", {"items": unknown[:20]})
+        scores = state.model.predict(np.full(len(idx), u, np.int32), np.array(idx, np.int32))
+        return _json({"user": req.user, "model_version": state.version, "items": req.items,
+                      "predictions": [round(s, 6) for s in scores.astype(np.float64).tolist()]})
+
+    # ---- writes ----------------------------------------------------------------------------------
+
+    def store_events(events: list[FeedbackEvent], wait: bool):
+        stored = store.append([Event(key(e.user), key(e.item), e.value, e.type, e.timestamp, e.idempotency_key)
+                               for e in events])
+        metrics.events.inc(len(stored))
+        metrics.duplicates.inc(sum(d for _, d in stored))
+        ticket = worker.request({key(e.user) for e in events}, [i for i, d in stored if not d])
+        folded = worker.wait(ticket, fold_in_wait) if wait else False
+        state = holder.state
+        return {"acknowledged": len(stored), "folded": bool(folded), "model_version": state.version,
+                "results": [{"id": i, "duplicate": d, "item_known": state.items.get(e.item) is not None}
+                            for (i, d), e in zip(stored, events)]}
+
+    def db_errors(fn):
+        try:
+            return fn()
+        except ApiError:
+            raise
+        except Exception as exc:
+            log.error("event store write failed: %s", type(exc).__name__)
+            raise ApiError(503, "store_unavailable", "the event store did not commit the events; retry with "
+                                                     "the same idempotency keys") from None
+
+    @app.post("/v1/feedback", tags=["feedback"])
+    def feedback(event: FeedbackEvent, wait: bool = Query(True), authorization: str | None = Header(None)):
+        auth.check(authorization)
+        return _json(db_errors(lambda: store_events([event], wait)))
+
+    @app.post("/v1/feedback/batch", tags=["feedback"])
+    def feedback_batch(batch: FeedbackBatch, wait: bool = Query(True), authorization: str | None = Header(None)):
+        auth.check(authorization)
+        if not batch.events:
+            raise ApiError(422, "empty_batch", "events must not be empty")
+        if len(batch.events) > limits.max_batch:
+            raise ApiError(413, "batch_too_large", f"{len(batch.events)} events; the maximum is {limits.max_batch}")
+        return _json(db_errors(lambda: store_events(batch.events, wait)))
+
+    # ---- admin -----------------------------------------------------------------------------------
+
+    @app.post("/v1/admin/reload", tags=["admin"])
+    def reload(req: ReloadRequest | None = None, authorization: str | None = Header(None)):
+        auth.check(authorization)
+        path = (req.path if req and req.path else holder.state.path)
+        try:
+            state = holder.swap(path)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ApiError(422, "cannot_load_model", f"could not load {path!r}: {exc}") from None
+        return _json({"model_version": state.version, "generation": state.generation,
+                      "n_users": int(state.model.n_users), "n_items": int(state.model.n_items)})
+
+    @app.get("/metrics", tags=["operations"], include_in_schema=False)
+    async def prometheus(authorization: str | None = Header(None)):
+        read_access(authorization)
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", include_in_schema=False)
+    async def page():
+        return HTMLResponse(PAGE_HTML)
+
+    return app
