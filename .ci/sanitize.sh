@@ -20,4 +20,5 @@ PYTHONPATH="$target" LD_PRELOAD="$asan" ASAN_OPTIONS=detect_leaks=0 $py -c \
 PYTHONPATH="$target" LD_PRELOAD="$asan" \
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   $py -m pytest -q -p no:cacheprovider -x -W "ignore:n_threads=:RuntimeWarning" tests/test_topk.py tests/test_config.py \
-  $(ls tests/test_similarity.py tests/test_knn.py tests/test_mf.py tests/test_metrics.py 2>/dev/null)
+  $(ls tests/test_similarity.py tests/test_knn.py tests/test_mf.py tests/test_metrics.py tests/test_feature_mf.py \
+       tests/test_content.py 2>/dev/null)

@@ -24,6 +24,7 @@ def _models():
         turborec.ItemKNN(k=10, n_threads=2),
         turborec.UserKNN(k=10, n_threads=2),
         turborec.Popularity(n_threads=2),
+        turborec.FeatureMF(factors=8, epochs=3, seed=0, n_threads=2),
     ]
 
 

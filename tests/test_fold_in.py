@@ -54,7 +54,8 @@ def test_userknn_fold_in_finds_the_users_neighbours(data):
 
 @pytest.mark.parametrize("make", [lambda: turborec.MatrixFactorization(factors=4, epochs=2, seed=0),
                                   lambda: turborec.ItemKNN(k=5), lambda: turborec.UserKNN(k=5),
-                                  lambda: turborec.Popularity()])
+                                  lambda: turborec.Popularity(),
+                                  lambda: turborec.FeatureMF(factors=4, epochs=2, seed=0)])
 def test_every_model_folds_in_and_excludes_the_new_items(make, data):
     model = make().fit(data)
     row = _row(data.n_items, [0, 2, 4, 6], [5.0, 4.0, 3.0, 5.0])
@@ -70,7 +71,7 @@ def test_every_model_folds_in_and_excludes_the_new_items(make, data):
 def test_fold_in_does_not_rebuild_the_training_matrix():
     data = turborec.synthetic(6000, 300, 60_000, seed=1)
     for model in (turborec.MatrixFactorization(factors=4, epochs=1, seed=0), turborec.ItemKNN(k=5),
-                  turborec.Popularity()):
+                  turborec.Popularity(), turborec.FeatureMF(factors=4, epochs=1, seed=0)):
         model.fit(data)
         base = model._live.seen
         row = _row(data.n_items, [3, 4], [1.0, 2.0])

@@ -18,6 +18,8 @@ MODELS = {
     "UserKNN": lambda: turborec.UserKNN(k=5),
     "MatrixFactorization": lambda: turborec.MatrixFactorization(factors=8, epochs=5, seed=0),
     "MatrixFactorization-bpr": lambda: turborec.MatrixFactorization(factors=8, epochs=5, loss="bpr", seed=0),
+    "FeatureMF": lambda: turborec.FeatureMF(factors=8, epochs=5, seed=0),
+    "FeatureMF-squared": lambda: turborec.FeatureMF(factors=8, epochs=5, loss="squared", seed=0),
 }
 
 

@@ -99,5 +99,6 @@ void bind_sparse(py::module_& m);
 void bind_knn(py::module_& m);
 void bind_mf(py::module_& m);
 void bind_metrics(py::module_& m);
+void bind_feature_mf(py::module_& m);
 
 }  // namespace turborec::bind

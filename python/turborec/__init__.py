@@ -27,6 +27,10 @@ from .similarity import topk_similarity
 from .topk import topk, topk_dot
 from . import model_selection
 from .model_selection import GridSearch, RandomSearch, SuccessiveHalving
+from . import features
+from .models import ContentKNN, FeatureMF, Hybrid
+from .split import cold_start_split
+from .evaluation import evaluate_cold_start
 
 __version__ = _kernels.version
 
@@ -78,4 +82,10 @@ __all__ = [
     "GridSearch",
     "RandomSearch",
     "SuccessiveHalving",
+    "ContentKNN",
+    "FeatureMF",
+    "Hybrid",
+    "cold_start_split",
+    "evaluate_cold_start",
+    "features",
 ]

@@ -77,6 +77,12 @@ class SgdGrid:
     @property
     def user_group(self) -> numpy.typing.NDArray[numpy.int32]:
         ...
+class FeatureCsr:
+    """
+    A rows x features CSR for the feature-aware factorisation, from the CSR wire tuple (int64 indptr, int32 indices, float32 data, n_rows, n_cols); the arrays are kept alive.
+    """
+    def __init__(self, wire: tuple) -> None:
+        ...
 def als_baselines(ratings: tuple, reg_user: typing.SupportsFloat | typing.SupportsIndex, reg_item: typing.SupportsFloat | typing.SupportsIndex, epochs: typing.SupportsInt | typing.SupportsIndex) -> tuple:
     """
     Baselines (mu, b_user, b_item) by alternating least squares.
@@ -100,6 +106,18 @@ def csr_scale_rows(matrix: tuple, scale: numpy.typing.NDArray[numpy.float32], n_
 def default_threads() -> int:
     """
     Threads for n_threads=0: OMP_NUM_THREADS when set, else available_cpus() (1 without OpenMP).
+    """
+def feature_mf_epoch(user_features: FeatureCsr, item_features: FeatureCsr, users: numpy.typing.NDArray[numpy.int32], items: numpy.typing.NDArray[numpy.int32], values: numpy.typing.NDArray[numpy.float32] | None, order: numpy.typing.NDArray[numpy.int64], pos_indptr: numpy.typing.NDArray[numpy.int64] | None, pos_indices: numpy.typing.NDArray[numpy.int32] | None, pool: numpy.typing.NDArray[numpy.int32] | None, user_emb: numpy.typing.NDArray[numpy.float32], item_emb: numpy.typing.NDArray[numpy.float32], user_bias: numpy.typing.NDArray[numpy.float32], item_bias: numpy.typing.NDArray[numpy.float32], user_acc: numpy.typing.NDArray[numpy.float32], item_acc: numpy.typing.NDArray[numpy.float32], factors: typing.SupportsInt | typing.SupportsIndex, mu: typing.SupportsFloat | typing.SupportsIndex, loss: str, lr: typing.SupportsFloat | typing.SupportsIndex, reg: typing.SupportsFloat | typing.SupportsIndex, reg_bias: typing.SupportsFloat | typing.SupportsIndex, adagrad: bool, biased: bool, max_sampled: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, epoch: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex) -> float:
+    """
+    One lock-free parallel SGD epoch of the feature-aware factorisation; returns the summed loss.
+    """
+def feature_mf_materialise(features: FeatureCsr, emb: numpy.typing.NDArray[numpy.float32], bias: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
+    """
+    (features @ emb, features @ bias).
+    """
+def feature_mf_stream(seed: typing.SupportsInt | typing.SupportsIndex, epoch: typing.SupportsInt | typing.SupportsIndex, chunk: typing.SupportsInt | typing.SupportsIndex) -> int:
+    """
+    Seed of the negative-sampling stream of one chunk of one epoch (splitmix64).
     """
 def knn_predict(similarity: tuple, ratings: tuple, targets: numpy.typing.NDArray[numpy.int32], others: numpy.typing.NDArray[numpy.int32], k: typing.SupportsInt | typing.SupportsIndex, min_k: typing.SupportsInt | typing.SupportsIndex, variant: str, target_mean: numpy.typing.NDArray[numpy.float32] | None, global_mean: typing.SupportsFloat | typing.SupportsIndex, target_bias: numpy.typing.NDArray[numpy.float32], other_bias: numpy.typing.NDArray[numpy.float32], n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
     """

@@ -173,3 +173,38 @@ def ranking_metrics(recommended: np.ndarray, *, k: int, relevant: sp.csr_matrix,
                     n_items: int, gain: str, names, dtype, n_threads: int) -> dict:
     rel, ex = csr_wire(relevant, exclude, values=(gain != "binary", False))
     return _core.ranking_metrics(recommended, k, rel, ex, n_items, gain, list(names), dtype, n_threads)
+
+
+# ---- feature-aware factorisation -----------------------------------------------------------------------
+
+FeatureCsr = _core.FeatureCsr
+
+
+def feature_csr(matrix: sp.csr_matrix) -> FeatureCsr:
+    """A canonical float32 CSR as the factorisation's feature rows (the wire format, int64 indptr)."""
+    indptr, indices, data, n_rows, n_cols = csr_wire(matrix)[0]
+    return _core.FeatureCsr((indptr.astype(np.int64, copy=False), indices, data, n_rows, n_cols))
+
+
+def feature_mf_epoch(*, user_features: FeatureCsr, item_features: FeatureCsr, users: np.ndarray, items: np.ndarray,
+                     values: np.ndarray | None, order: np.ndarray, positives: sp.csr_matrix | None,
+                     pool: np.ndarray | None, tables: tuple, factors: int, mu: float, loss: str, lr: float, reg: float,
+                     reg_bias: float, adagrad: bool, biased: bool, max_sampled: int, seed: int, epoch: int,
+                     n_threads: int) -> float:
+    """One SGD epoch; ``tables`` = (user_emb, item_emb, user_bias, item_bias, user_acc, item_acc),
+    updated in place. ``positives``: the users x items training pattern (ranking losses)."""
+    pos_indptr, pos_indices = (None, None) if positives is None else (positives.indptr.astype(np.int64, copy=False),
+                                                                      positives.indices)
+    return _core.feature_mf_epoch(user_features, item_features, users, items, values, order, pos_indptr, pos_indices,
+                                  pool, *tables, factors, mu, loss, lr, reg, reg_bias, adagrad, biased, max_sampled,
+                                  seed, epoch, n_threads)
+
+
+def feature_mf_materialise(features: FeatureCsr, *, emb: np.ndarray, bias: np.ndarray, n_threads: int):
+    """(features @ emb, features @ bias) as float32 arrays."""
+    return _core.feature_mf_materialise(features, emb, bias, n_threads)
+
+
+def feature_mf_stream(*, seed: int, epoch: int, chunk: int) -> int:
+    """Seed of the negative-sampling stream of one chunk of one epoch (for reference replays)."""
+    return _core.feature_mf_stream(seed, epoch, chunk)

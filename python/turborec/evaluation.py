@@ -235,3 +235,68 @@ def cross_validate(factory, data, folds=5, k=10, metrics=None, seed=None, *, exc
 
 
 __all__ = ["METRICS", "RATING_METRICS", "cross_validate", "evaluate"]
+
+
+_SEGMENT_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate", "mrr")
+
+
+def evaluate_cold_start(model, train, test, k=10, metrics=("ndcg", "recall", "precision"), *, n_threads=0,
+                        batch_size=None):
+    """Ranking quality on warm and cold items separately, after :func:`turborec.split.cold_start_split`.
+
+    Cold items are those without a train interaction. Segment ``"warm"``: each user's test items
+    that are warm, ranked among the warm items (train items excluded); segment ``"cold"``: the
+    test items that are cold, ranked among the cold items only (the usual cold-start protocol:
+    which of the new items will the user like?). A model that cannot score cold items (MF,
+    ItemKNN) still returns lists there, so it is measured rather than skipped.
+
+    The model is fitted on ``train`` unless it is already fitted. Returns a pandas.DataFrame with
+    one row per segment: ``model``, ``segment``, ``k``, ``n_users`` (users with test items in the
+    segment), ``n_items`` (candidates), ``n_test``, the metrics (means over those users, any of
+    precision, recall, ndcg, map, hit_rate, mrr), ``fit_seconds`` and ``recommend_seconds``.
+    """
+    pd = _pandas("evaluate_cold_start")
+    _check_model(model)
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    names = tuple(metrics)
+    unknown = [m for m in names if m not in _SEGMENT_METRICS]
+    if unknown or not names:
+        raise ValueError(f"metrics: unknown {unknown or 'none given'}; choose from {list(_SEGMENT_METRICS)}")
+    k = check_k(k)
+    train_m, test_m = _matrix(train, "train"), _matrix(test, "test")
+    if train_m.shape != test_m.shape:
+        raise ValueError(f"train and test must have the same shape, got {train_m.shape} and {test_m.shape}")
+    batch_size = _check_batch_size(batch_size, train_m.shape[1])
+    fit_seconds = math.nan
+    if not model.is_fitted:
+        start = time.perf_counter()
+        model.fit(train)
+        fit_seconds = time.perf_counter() - start
+    if (model.n_users, model.n_items) != train_m.shape:
+        raise ValueError(f"model is fitted on a {(model.n_users, model.n_items)} matrix but train has shape "
+                         f"{train_m.shape}")
+    warm = np.bincount(train_m.indices, minlength=train_m.shape[1]) > 0
+    rows = []
+    for segment, in_segment in (("warm", warm), ("cold", ~warm)):
+        items = np.flatnonzero(in_segment).astype(np.int32)
+        seg_test = test_m.multiply(sp.csr_matrix(in_segment.astype(np.float32)[None, :])).tocsr()
+        seg_test.eliminate_zeros()
+        users = np.flatnonzero(np.diff(seg_test.indptr) > 0).astype(np.int32)
+        row = {"model": type(model).__name__, "segment": segment, "k": k, "n_users": int(users.size),
+               "n_items": int(items.size), "n_test": int(seg_test.nnz)}
+        seconds = 0.0
+        if users.size and items.size:
+            rec = np.empty((users.size, k), dtype=np.int32)
+            start = time.perf_counter()
+            for b in range(0, users.size, batch_size):
+                batch = users[b: b + batch_size]
+                rec[b: b + batch.size] = np.asarray(model.recommend(batch, k, exclude_seen=True, items=items)[0])
+            seconds = time.perf_counter() - start
+            scores = _metrics.ranking_metrics(rec, seg_test[users], k, n_items=train_m.shape[1], n_threads=n_threads)
+            row.update({m: scores[m] for m in names})
+        else:
+            row.update({m: math.nan for m in names})
+        row.update(fit_seconds=fit_seconds, recommend_seconds=seconds)
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -341,3 +341,36 @@ def kfold(data, n_folds=5, seed=None, *, remove_unseen=None):
             yield _finish(inter, fold == f, remove_unseen, was_sparse)
 
     return folds()
+
+
+def cold_start_split(data, test_fraction=0.2, seed=None, *, axis="items", warm_test_fraction=0.0):
+    """Hold out a random ``test_fraction`` of the items (``axis="items"``) or users with all their
+    interactions: in train they are cold (no interactions), in test they hold everything they had.
+    ``warm_test_fraction`` > 0 also puts that random fraction of the other interactions in test,
+    so warm items (users) can be evaluated from the same split.
+
+    Only items (users) with at least one interaction are drawn, ``round(test_fraction * n)`` of
+    them. Shapes and id spaces stay the same, so a model fitted on train is asked about the held-out
+    items (users) as ones nobody has rated yet (it has never seen them). Use
+    :func:`turborec.evaluation.evaluate_cold_start` to score warm and cold items separately.
+
+    Returns
+    -------
+    (train, test) : same type as ``data``.
+    """
+    inter, was_sparse = _as_interactions(data)
+    f = _check_fraction(test_fraction)
+    if axis not in ("items", "users"):
+        raise ValueError(f"axis must be 'items' or 'users', got {axis!r}")
+    rng = _rng(seed)
+    entry_of = inter.matrix.indices if axis == "items" else inter._entry_rows()
+    n = inter.n_items if axis == "items" else inter.n_users
+    active = np.flatnonzero(np.bincount(entry_of, minlength=n) > 0)
+    held = np.zeros(n, dtype=bool)
+    held[rng.choice(active, size=int(np.floor(f * active.size + 0.5)), replace=False)] = True
+    test = held[entry_of]
+    if warm_test_fraction:
+        w = _check_fraction(warm_test_fraction, "warm_test_fraction")
+        rest = np.flatnonzero(~test)
+        test[rng.choice(rest, size=int(np.floor(w * rest.size + 0.5)), replace=False)] = True
+    return _finish(inter, test, None, was_sparse)

@@ -92,6 +92,12 @@ struct KernelTable {
   double (*sgd_bpr)(const SgdBlockArgs& args);
   // <a, b> over n floats (n a multiple of 16).
   float (*dot)(const float* a, const float* b, int n);
+
+  // ---- feature-aware factorisation (n a multiple of 16) ------------------------------------------
+  // y += a * x.
+  void (*axpy)(float a, const float* x, float* y, int n);
+  // g = coef * dir + reg * e; returns sum of g^2.
+  float (*sgd_gradient)(const float* dir, const float* e, float coef, float reg, float* g, int n);
 };
 
 const KernelTable& kernels();                   // the active level

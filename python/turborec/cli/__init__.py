@@ -9,6 +9,8 @@ Subcommands::
     turborec similar   --model model.npz (--item RAW_ID | --user RAW_ID) [-k 10]
     turborec evaluate  --data FILE --model mf|itemknn|userknn|popularity [--param ...]
                        [--split random|per-user|leave-one-out|temporal|kfold] [--folds 5] [-k 10]
+    turborec train-content --ratings FILE --items FILE [--tags FILE] [--multi-valued COL] [--text COL]
+                       [--model hybrid|content|feature-mf] [--evaluate] --out model.npz
     turborec info      model.npz
     turborec tune      --data FILE --model mf|itemknn|userknn --grid NAME=V1,V2 [--search grid|random|halving]
     turborec serve     --model model.npz [--events URL] [--host H] [--port P]   (the 'serve' extra)
@@ -36,6 +38,7 @@ import traceback
 
 import turborec
 
+from . import content
 from ._common import DEMO_SIZE, MODEL_NAMES, SPLITS, UsageError, parse_params, read_ratings
 from . import retrain, serve, tune
 from .commands import dense_id, run_evaluate, run_info, run_recommend, run_similar, run_train
@@ -124,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--folds", type=int, default=5, help="folds for --split kfold (default 5)")
     ev.add_argument("-k", type=int, default=10, help="list length for the ranking metrics (default 10)")
     ev.set_defaults(func=run_evaluate)
+
+    content.add_parser(sub)
 
     info = sub.add_parser("info", help="describe a saved model file")
     info.add_argument("path", metavar="MODEL.npz")

@@ -1,0 +1,76 @@
+#pragma once
+// A feature-aware factorisation (LightFM's model): a user's vector is the weighted sum of the
+// vectors of its features, p_u = sum_f U[u, f] E_user[f], an item's q_i = sum_g I[i, g] E_item[g],
+// and likewise their biases; an identity block in U / I gives every row an own vector.
+// score(u, i) = mu + b_u + b_i + <p_u, q_i>.
+//
+// Trained by lock-free parallel SGD (Hogwild): the samples of an epoch, in a caller-given order,
+// are cut into one contiguous chunk per thread, and every thread updates the shared embedding rows
+// without locks. Feature rows (a genre) are shared by many items, so the grid partition of
+// mf_sgd.hpp cannot keep threads apart; sparse updates make collisions rare. With one thread the
+// run is sequential and, given the same order and seed, bit for bit reproducible.
+#include <cstdint>
+
+namespace turborec {
+
+// A CSR matrix with int64 row pointers (rows = users or items, columns = their features).
+struct FeatureRows {
+  const int64_t* indptr;
+  const int32_t* indices;
+  const float* data;
+  int64_t n_rows;
+  int64_t n_cols;
+};
+
+// Model state (caller-owned). Embedding tables are n_features x dpad (dpad a multiple of 16,
+// padding zero); per feature row: a bias and two AdaGrad accumulators (factors, bias).
+struct FeatureMfState {
+  float* user_emb;
+  float* item_emb;
+  float* user_bias;  // n_user_features
+  float* item_bias;  // n_item_features
+  float* user_acc;   // n_user_features x 2
+  float* item_acc;   // n_item_features x 2
+  int dpad;
+  int factors;
+  float mu;
+};
+
+enum class FeatureMfLoss : int { squared = 0, bpr = 1, warp = 2 };
+
+struct FeatureMfOptions {
+  FeatureMfLoss loss = FeatureMfLoss::bpr;
+  float lr = 0.05f;
+  float reg = 0.0f;
+  float reg_bias = 0.0f;
+  bool adagrad = true;
+  bool biased = true;
+  int max_sampled = 10;  // WARP: negatives tried per positive
+  uint64_t seed = 0;
+};
+
+// What the ranking losses sample negatives from: `pool` (items with interactions), rejecting the
+// user's positives (CSR, sorted).
+struct FeatureMfSampling {
+  const int64_t* pos_indptr = nullptr;
+  const int32_t* pos_indices = nullptr;
+  const int32_t* pool = nullptr;
+  int64_t pool_size = 0;
+};
+
+// One epoch over samples order[0 .. n) (indices into users / items / values). Chunk c of the
+// n_threads chunks draws its negatives from the stream feature_mf_stream(seed, epoch, c). Returns
+// the summed loss; throws std::domain_error if it is not finite (a diverging learning rate).
+double feature_mf_epoch(const FeatureRows& U, const FeatureRows& I, const int32_t* users, const int32_t* items,
+                        const float* values, const int64_t* order, int64_t n, const FeatureMfSampling& sampling,
+                        FeatureMfState& state, const FeatureMfOptions& options, int epoch, int n_threads);
+
+// The seed of the random stream of chunk `chunk` in epoch `epoch` (splitmix64, documented so a
+// reference implementation can replay it).
+uint64_t feature_mf_stream(uint64_t seed, int epoch, int64_t chunk);
+
+// rows (n x dpad) = M @ emb and bias_out (n) = M @ bias: the materialised vectors of M's rows.
+void feature_mf_materialise(const FeatureRows& M, const float* emb, const float* bias, int dpad, float* rows,
+                            float* bias_out, int n_threads);
+
+}  // namespace turborec
