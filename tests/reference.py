@@ -9,9 +9,12 @@ import scipy.sparse as sp
 
 
 def topk_reference(scores: np.ndarray, k: int, exclude: sp.spmatrix | None = None):
-    """Sort each row by (score descending, id ascending); drop excluded and NaN; pad with -1/-inf."""
+    """Sort each row by (score descending, id ascending); drop excluded and NaN; pad with -1/-inf.
+
+    The width is min(k, m), at least 1: k is capped at the candidates (turborec's rule)."""
     scores = np.asarray(scores, dtype=np.float64)
     n, m = scores.shape
+    k = max(1, min(k, m))
     mask = np.ones((n, m), dtype=bool)
     if exclude is not None:
         ex = sp.csr_matrix(exclude)

@@ -457,7 +457,7 @@ def test_sql_bad_arguments(tmp_path):
         _sql_data().to_sql("t", tmp_path / "x.db", if_exists="overwrite")
     db = tmp_path / "y.db"
     _sql_data().to_sql("t", db)
-    with pytest.raises(ValueError, match=r"user='uid' is not a column of df"):
+    with pytest.raises(ValueError, match=r"user='uid' is not a column of the query result"):
         Interactions.from_sql("SELECT * FROM t", db, user="uid")
 
 

@@ -303,7 +303,7 @@ def test_fit_from_arrays_and_interactions(rng):
     (dict(lr_schedule="cosine"), ValueError, "lr_schedule must be one of"),
     (dict(lr=-0.1), ValueError, "lr must be"),
     (dict(reg=float("nan")), ValueError, "reg must be"),
-    (dict(clip=3), ValueError, "clip must be"),
+    (dict(clip=3), TypeError, "clip must be"),
     (dict(grid=0), ValueError, "grid must be"),
     (dict(reg_exponent=1.5), ValueError, "reg_exponent must be a number in"),
     (dict(reg_exponent="half"), ValueError, "reg_exponent must be a number in"),

@@ -63,9 +63,11 @@ def test_topk_fully_excluded_rows_and_padding(simd):
 
 def test_topk_infinities_are_scores(simd):
     scores = np.array([[-np.inf, 1.0, np.inf, -np.inf]], dtype=np.float32)
-    ids, vals = turborec.topk(scores, 5)
-    np.testing.assert_array_equal(ids, [[2, 1, 0, 3, -1]])
-    np.testing.assert_array_equal(vals, [[np.inf, 1.0, -np.inf, -np.inf, -np.inf]])
+    ids, vals = turborec.topk(scores, 5)  # k capped at the 4 columns
+    np.testing.assert_array_equal(ids, [[2, 1, 0, 3]])
+    np.testing.assert_array_equal(vals, [[np.inf, 1.0, -np.inf, -np.inf]])
+    ids, vals = turborec.topk(scores, 4, exclude=sp.csr_matrix(([1], ([0], [1])), shape=(1, 4)))
+    np.testing.assert_array_equal(ids, [[2, 0, 3, -1]])  # fewer candidates than the width: padded
 
 
 def test_topk_nan_raises_naming_row(simd):
@@ -112,7 +114,7 @@ def test_topk_empty_shapes():
     ids, vals = turborec.topk(np.zeros((0, 5), np.float32), 3)
     assert ids.shape == (0, 3) and ids.dtype == np.int32 and vals.dtype == np.float32
     ids, vals = turborec.topk(np.zeros((2, 0), np.float32), 2)
-    np.testing.assert_array_equal(ids, -np.ones((2, 2)))
+    np.testing.assert_array_equal(ids, -np.ones((2, 1)))  # no candidates: width 1, all padding
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 // turborec._core.topk / PackedItems / topk_dot: arrays in, (ids, scores) out; the GIL is released
 // for the kernels. A CSR crosses as the one wire format of common.hpp (csr_arg).
+#include <limits>
 #include <pybind11/stl.h>
 
 #include "common.hpp"
@@ -26,10 +27,17 @@ void run_with_exclude(const std::optional<py::tuple>& exclude, int64_t n_rows, i
   });
 }
 
+// The (n, k) outputs: n * k checked in int64 before allocating (the Python layer caps k at the
+// candidates, so this only guards direct calls).
+void require_output_fits(int64_t n, int k) {
+  require(n <= std::numeric_limits<int64_t>::max() / 8 / std::max(k, 1), "n * k output is too large");
+}
+
 py::tuple topk_binding(const carray<float>& scores, int k, const std::optional<py::tuple>& exclude, int n_threads) {
   check_ndim(scores, 2, "scores");
   require(k >= 1, "k must be >= 1");
   const int64_t n = scores.shape(0), m = scores.shape(1);
+  require_output_fits(n, k);
   carray<int32_t> ids({n, static_cast<int64_t>(k)});
   carray<float> out({n, static_cast<int64_t>(k)});
   const float* s = scores.data();
@@ -56,6 +64,7 @@ py::tuple topk_dot_binding(const carray<float>& queries, const PackedItems& item
   check_ndim(queries, 2, "queries");
   require(k >= 1, "k must be >= 1");
   const int64_t n = queries.shape(0), m = items.n_items();
+  require_output_fits(n, k);
   require(queries.shape(1) == items.dim(), "queries: expected " + std::to_string(items.dim()) + " columns like items");
   carray<int32_t> ids({n, static_cast<int64_t>(k)});
   carray<float> out({n, static_cast<int64_t>(k)});

@@ -17,13 +17,21 @@ from . import _kernels
 _INT32_MAX = int(np.iinfo(np.int32).max)
 
 
-def check_k(k, name: str = "k") -> int:
-    """A positive int count of results."""
+def check_k(k, name: str = "k", *, n_candidates: int | None = None) -> int:
+    """A positive int count of results.
+
+    With ``n_candidates`` (the retrieval paths: topk, topk_dot, topk_similarity, recommend,
+    similar_*), k is capped there: the output width is ``min(k, n_candidates)``, at least 1, so
+    any k >= 1 is accepted and no (n, k) output ever exceeds (n, n_candidates). Without it (a
+    cutoff such as metrics@k) k must fit an int32.
+    """
     if isinstance(k, bool) or not isinstance(k, numbers.Integral):
         raise TypeError(f"{name} must be a positive int, got {type(k).__name__}")
     k = int(k)
     if k < 1:
         raise ValueError(f"{name} must be >= 1, got {k}")
+    if n_candidates is not None:
+        return max(1, min(k, int(n_candidates)))
     if k > _INT32_MAX:
         raise ValueError(f"{name} must be < 2^31, got {k}")
     return k
@@ -47,6 +55,40 @@ def check_real(v, name: str, minimum: float = 0.0) -> float:
     if not np.isfinite(v) or v < minimum:
         raise ValueError(f"{name} must be finite and >= {minimum}, got {v}")
     return v
+
+
+def check_range_pair(v, name: str):
+    """None, False, or a finite (low, high) pair with low < high, returned as a tuple of floats."""
+    if v is None or v is False:
+        return v
+    if isinstance(v, (str, bytes)) or not isinstance(v, (tuple, list, np.ndarray)):
+        raise TypeError(f"{name} must be None, False or a (low, high) pair of numbers, got {v!r}")
+    if len(v) != 2 or any(isinstance(x, bool) or not isinstance(x, numbers.Real) for x in v):
+        raise TypeError(f"{name} must be None, False or a (low, high) pair of numbers, got {v!r}")
+    low, high = float(v[0]), float(v[1])
+    if not (np.isfinite(low) and np.isfinite(high)) or not low < high:
+        raise ValueError(f"{name} must be a finite (low, high) pair with low < high, got {v!r}")
+    return low, high
+
+
+def check_seed(v, name: str = "seed"):
+    """None or an int in [0, 2^63) (what numpy's generators and the kernels' 64-bit seeds take)."""
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{name} must be None or an int, got {v!r}")
+    v = int(v)
+    if not 0 <= v < 2**63:
+        raise ValueError(f"{name} must be in [0, 2^63), got {v}")
+    return v
+
+
+def check_finite_scores(ids: np.ndarray, scores: np.ndarray, what: str) -> None:
+    """Scores of returned entries (id >= 0) must be finite: inf/NaN means float32 overflowed."""
+    kept = scores[ids >= 0] if ids is not None else scores
+    if kept.size and not np.isfinite(kept).all():
+        raise ValueError(f"{what} overflowed float32 (inf or NaN scores): the input values are too large; "
+                         "scale them down")
 
 
 def _describe(x) -> str:

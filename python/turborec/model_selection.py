@@ -107,13 +107,13 @@ class _Estimator:
             unknown = sorted(set(params) - self.names)
             if unknown:
                 raise ValueError(f"{what}: unknown parameter(s) {unknown}; the model has {sorted(self.names)}")
-        for params in candidates:  # bad values fail here, before any fitting
-            model = self.build(params, 1, 0)
-            if hasattr(model, "_validate_params"):
-                try:
+        for params in candidates:  # bad values fail here, before any fitting (set_params checks them)
+            try:
+                model = self.build(params, 1, 0)
+                if hasattr(model, "_validate_params"):
                     model._validate_params()
-                except (TypeError, ValueError) as err:
-                    raise type(err)(f"{what}: candidate {params}: {err}") from None
+            except (TypeError, ValueError) as err:
+                raise type(err)(f"{what}: candidate {params}: {err}") from None
 
 
 def _grid_candidates(param_grid, what="param_grid") -> list[dict]:

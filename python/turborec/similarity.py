@@ -35,7 +35,7 @@ import scipy.sparse as sp
 
 from . import _kernels
 from ._threads import effective_threads
-from ._validation import as_csr, check_k
+from ._validation import as_csr, check_finite_scores, check_k
 
 METRICS = ("cosine", "binary_cosine", "adjusted_cosine", "pearson", "jaccard", "dot", "bm25", "tfidf")
 
@@ -80,6 +80,8 @@ def bm25_weight(X, K1: float = 100.0, B: float = 0.8, *, _stats=None) -> sp.csr_
     idf_col = log(n_rows) - log1p(n_rows storing col), len_row = sum of the row's values.
     """
     X = as_csr(X, "X")
+    if (X.data < 0).any():
+        raise ValueError("X: bm25 needs non-negative values")
     n_docs, df, mean_len = _stats if _stats is not None else (X.shape[0], np.bincount(X.indices, minlength=X.shape[1]),
                                                              None)
     idf = np.log(max(n_docs, 1)) - np.log1p(df)
@@ -165,7 +167,8 @@ def topk_similarity(X, k, *, Y=None, metric="cosine", shrinkage=0.0, min_support
     X : scipy.sparse matrix (n_x, n_cols)
         Any sparse format; converted to canonical CSR float32 on a copy if needed. No NaN/inf.
     k : int >= 1
-        Neighbours kept per row.
+        Neighbours kept per row, capped at the number of candidate rows (n_y, or n_x - 1 when a
+        row may not be its own neighbour; at least 1).
     Y : scipy.sparse matrix (n_y, n_cols), optional
         Candidates to compare against (a second catalogue). Default: X.
     metric : str
@@ -186,7 +189,7 @@ def topk_similarity(X, k, *, Y=None, metric="cosine", shrinkage=0.0, min_support
     scipy.sparse.csr_matrix (n_x, n_y), float32, canonical (columns sorted), at most k entries per
     row: the neighbours and their scores. Rows best-first order: ``turborec.similarity.neighbours``.
     """
-    k = check_k(k)
+    check_k(k)  # the type and sign now; capped at the candidates once their count is known
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
     if isinstance(shrinkage, bool) or not isinstance(shrinkage, numbers.Real) or not np.isfinite(shrinkage) or shrinkage < 0:
@@ -204,12 +207,14 @@ def topk_similarity(X, k, *, Y=None, metric="cosine", shrinkage=0.0, min_support
     n_y = X.shape[0] if Y is None else Y.shape[0]
     if n_y >= np.iinfo(np.int32).max or X.shape[1] >= np.iinfo(np.int32).max:
         raise ValueError("at most 2^31 - 2 rows and columns are supported")
+    k = check_k(k, n_candidates=n_y - (1 if Y is None and not include_self else 0))
     A, Yw, scale, a_sizes, y_sizes = _prepare(X, Y, metric, n_threads)
     operand = _kernels.sparse_operand(Yw, scale=scale, n_threads=n_threads)
     ids, scores = _kernels.sparse_topk(
         A, operand=operand, k=k, jaccard=metric == "jaccard", min_support=int(min_support), shrinkage=float(shrinkage),
         threshold=None if threshold is None else float(threshold), exclude_diagonal=Y is None and not include_self,
         query_sizes=a_sizes, candidate_sizes=y_sizes, n_threads=n_threads)
+    check_finite_scores(ids, scores, f"topk_similarity(metric={metric!r})")
     return _kernels.padded_to_csr(ids, scores, n_cols=n_y, n_threads=n_threads)
 
 

@@ -23,7 +23,8 @@ def topk(scores, k, *, exclude=None, n_threads=0):
         (4 * n * m extra bytes), as are non-contiguous arrays. NaN raises ValueError; +inf and
         -inf are ordinary scores (-inf entries rank last but are still returned with their ids).
     k : int >= 1
-        Results per row. k larger than a row's candidates pads the row.
+        Results per row, capped at the number of columns: the output width is ``min(k, m)``
+        (at least 1). Rows with fewer candidates than that (excluded entries) are padded.
     exclude : scipy.sparse matrix of shape (n, m), optional
         Its stored positions (values ignored) are never selected, e.g. the items a user has seen.
         Any sparse format; int32 or int64 indptr; non-canonical input is canonicalised on a copy.
@@ -32,13 +33,13 @@ def topk(scores, k, *, exclude=None, n_threads=0):
 
     Returns
     -------
-    ids : int32 ndarray (n, k)
-    scores : float32 ndarray (n, k)
+    ids : int32 ndarray (n, min(k, m))
+    scores : float32 ndarray (n, min(k, m))
         Each row best first (score descending, ties by lower id), padded with id -1 and score -inf.
     """
-    k = check_k(k)
     n_threads = effective_threads(n_threads)
     scores = as_float32_array(scores, "scores", 2)
+    k = check_k(k, n_candidates=scores.shape[1])
     exclude = _exclude(exclude, scores.shape, n_threads)
     return _kernels.topk(scores, k=k, exclude=exclude, n_threads=n_threads)
 
@@ -57,6 +58,7 @@ def topk_dot(queries, items, k, *, exclude=None, item_bias=None, n_threads=0):
         otherwise). If a score that could enter the top-k overflows float32 (inf or NaN),
         ValueError is raised instead of ranking it.
     k : int >= 1
+        Capped at the number of items: the output width is ``min(k, m)`` (at least 1).
     exclude : scipy.sparse matrix (n, m), optional
         Stored positions are never selected (a user's seen items).
     item_bias : array-like (m,), optional
@@ -66,9 +68,8 @@ def topk_dot(queries, items, k, *, exclude=None, item_bias=None, n_threads=0):
 
     Returns
     -------
-    (ids int32 (n, k), scores float32 (n, k)), as :func:`topk`.
+    (ids int32 (n, min(k, m)), scores float32 (n, min(k, m))), as :func:`topk`.
     """
-    k = check_k(k)
     n_threads = effective_threads(n_threads)
     queries = as_float32_array(queries, "queries", 2, finite=True)
     items = as_float32_array(items, "items", 2, finite=True)
@@ -78,6 +79,7 @@ def topk_dot(queries, items, k, *, exclude=None, item_bias=None, n_threads=0):
         )
     if items.shape[0] >= np.iinfo(np.int32).max:
         raise ValueError(f"items: at most 2^31 - 2 rows are supported, got {items.shape[0]}")
+    k = check_k(k, n_candidates=items.shape[0])
     if item_bias is not None:
         item_bias = as_float32_array(item_bias, "item_bias", 1, finite=True)
         if item_bias.shape[0] != items.shape[0]:

@@ -24,10 +24,11 @@ inline void heap_init(float* vals, int32_t* ids, int k) {
 }
 
 // Replace the root (the worst kept element) by (s, i) and restore the heap order.
+// Positions are 64-bit: for k near 2^31, 2 * pos + 1 overflows an int (a crash, issue 11).
 inline void heap_replace_top(float* vals, int32_t* ids, int k, float s, int32_t i) {
-  int pos = 0;
+  int64_t pos = 0;
   for (;;) {
-    int child = 2 * pos + 1;
+    int64_t child = 2 * pos + 1;
     if (child >= k) break;
     // Pick the worse of the two children: it must move up.
     if (child + 1 < k && heap_beats(vals[child], ids[child], vals[child + 1], ids[child + 1])) ++child;

@@ -34,8 +34,11 @@ def _read_delimited(path, sep, header, names, wanted, string_ids):
                                   autogenerate_column_names=(not header and names is None),
                                   skip_rows=1 if (header and names is not None) else 0)
     parse_opts = pacsv.ParseOptions(delimiter=delimiter)
-    with pacsv.open_csv(source(), read_options=read_opts, parse_options=parse_opts) as reader:
-        columns = reader.schema.names  # from the first block only
+    try:
+        with pacsv.open_csv(source(), read_options=read_opts, parse_options=parse_opts) as reader:
+            columns = reader.schema.names  # from the first block only
+    except pa.ArrowInvalid as e:  # empty file, ragged first block, bad encoding
+        raise ValueError(f"could not parse {path!r}: {e}") from None
     resolved = {role: None if col is None else _resolve_column(col, columns, role) for role, col in wanted.items()}
     include = list(dict.fromkeys(c for c in resolved.values() if c is not None))
     types = {resolved["user"]: pa.string(), resolved["item"]: pa.string()} if string_ids else None
@@ -44,7 +47,7 @@ def _read_delimited(path, sep, header, names, wanted, string_ids):
                                convert_options=pacsv.ConvertOptions(include_columns=include, column_types=types))
     except pa.ArrowInvalid as e:
         raise ValueError(f"could not parse {path!r}: {e}. If an id column mixes numbers and text, pass "
-                         "string_ids=True") from e
+                         "string_ids=True") from None
     def column(name):
         col = table.column(name)
         if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):

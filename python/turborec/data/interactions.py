@@ -23,7 +23,7 @@ from ._assemble import _assemble, _check_duplicates, _check_implicit_value
 from ._columns import _factorize, _pandas, _ratings_array, _timestamps_array
 from .delimited import _read_delimited
 from .idmap import IdMap
-from .sql import TABLE_RE, _connection, _split_table, _sqlite_select
+from .sql import TABLE_RE, _connection, _split_table, _sqlite_columns, _sqlite_select
 
 
 class Interactions:
@@ -294,6 +294,12 @@ class Interactions:
         pd = _pandas("from_pandas")
         if not isinstance(df, pd.DataFrame):
             raise TypeError(f"df must be a pandas DataFrame, got {type(df).__name__}")
+        return cls._from_frame(df, user, item, rating, timestamp, duplicates, implicit_value, "df")
+
+    @classmethod
+    def _from_frame(cls, df, user, item, rating, timestamp, duplicates, implicit_value, source):
+        """from_pandas, with messages that name where the frame came from (``source``)."""
+        pd = _pandas("from_pandas")
         _check_duplicates(duplicates)
         implicit_value = _check_implicit_value(implicit_value)
         cols = {}
@@ -302,10 +308,10 @@ class Interactions:
                 cols[arg] = None
                 continue
             if col not in df.columns:
-                raise ValueError(f"{arg}={col!r} is not a column of df; its columns are {list(df.columns)}")
+                raise ValueError(f"{arg}={col!r} is not a column of {source}; its columns are {list(df.columns)}")
             series = df[col]
             if isinstance(series, pd.DataFrame):
-                raise ValueError(f"{arg}={col!r} names more than one column of df")
+                raise ValueError(f"{arg}={col!r} names more than one column of {source}")
             cols[arg] = series
         return cls._from_columns(
             cols["user"], cols["item"], cols["rating"], cols["timestamp"], duplicates, implicit_value,
@@ -372,9 +378,19 @@ class Interactions:
         """
         pd = _pandas("from_parquet")
         cols = [c for c in (user, item, rating, timestamp) if c is not None]
-        df = pd.read_parquet(os.fspath(path), columns=cols)
-        return cls.from_pandas(df, user, item, rating, timestamp, duplicates=duplicates,
-                               implicit_value=implicit_value)
+        path = os.fspath(path)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"Parquet file {path!r} does not exist")
+        try:
+            df = pd.read_parquet(path, columns=cols)
+        except (OSError, ValueError, KeyError, TypeError) as e:  # pyarrow's ArrowInvalid is a ValueError
+            raise ValueError(f"could not read the columns {cols} of Parquet file {path!r}: {e}") from None
+        except Exception as e:  # other pyarrow errors (e.g. ArrowNotImplementedError) on a corrupt file
+            if type(e).__module__.startswith("pyarrow"):
+                raise ValueError(f"could not read Parquet file {path!r}: {e}") from None
+            raise
+        return cls._from_frame(df, user, item, rating, timestamp, duplicates, implicit_value,
+                               f"Parquet file {path!r}")
 
     @classmethod
     def from_sql(cls, query_or_table, con, user="user_id", item="item_id", rating=None, timestamp=None, *,
@@ -412,6 +428,12 @@ class Interactions:
         cols = [c for c in (user, item, rating, timestamp) if c is not None]
         with _connection(con, write=False) as (conn, kind):
             if kind == "sqlite3":
+                if is_table:
+                    have = _sqlite_columns(conn, text)
+                    for arg, col in (("user", user), ("item", item), ("rating", rating), ("timestamp", timestamp)):
+                        if col is not None and col not in have:
+                            raise ValueError(f"{arg}={col!r} is not a column of table {text!r}; its columns are "
+                                             f"{have}")
                 sql = _sqlite_select(text, cols) if is_table else text
                 df = pd.read_sql_query(sql, conn, params=params)
             else:
@@ -423,8 +445,8 @@ class Interactions:
                 else:
                     sql = sa.text(text)
                 df = pd.read_sql_query(sql, conn, params=params)
-        return cls.from_pandas(df, user, item, rating, timestamp, duplicates=duplicates,
-                               implicit_value=implicit_value)
+        source = f"table {text!r}" if is_table else "the query result"
+        return cls._from_frame(df, user, item, rating, timestamp, duplicates, implicit_value, source)
 
 
 def _id_map(ids, n: int, kind: str) -> IdMap:

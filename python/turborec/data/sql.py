@@ -24,10 +24,23 @@ def _quote_sqlite(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _sqlite_select(table: str, cols) -> str:
+def _sqlite_source(table: str) -> str:
     schema, name = _split_table(table)
-    source = _quote_sqlite(name) if schema is None else f"{_quote_sqlite(schema)}.{_quote_sqlite(name)}"
-    return f"SELECT {', '.join(_quote_sqlite(c) for c in cols)} FROM {source}"
+    return _quote_sqlite(name) if schema is None else f"{_quote_sqlite(schema)}.{_quote_sqlite(name)}"
+
+
+def _sqlite_select(table: str, cols) -> str:
+    return f"SELECT {', '.join(_quote_sqlite(c) for c in cols)} FROM {_sqlite_source(table)}"
+
+
+def _sqlite_columns(conn, table: str) -> list:
+    """The table's column names. Needed before selecting: SQLite reads a double-quoted name that is
+    not a column as a string literal, so a typo would silently become a column of constant text."""
+    cur = conn.execute(f"SELECT * FROM {_sqlite_source(table)} LIMIT 0")
+    try:
+        return [d[0] for d in cur.description]
+    finally:
+        cur.close()
 
 
 class _connection:

@@ -56,6 +56,10 @@ class Recommender:
     ``_from_saved(state)`` rebuilds the model from them (checking their shapes).
     """
 
+    # fit refuses an R without a single interaction (ValueError naming R); a model that can learn
+    # from side information alone (content features) sets this False.
+    _needs_interactions = True
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if not cls.__name__.startswith("_"):
@@ -73,10 +77,18 @@ class Recommender:
 
     def set_params(self, **params) -> "Recommender":
         valid = set(self._param_names())
-        for name, value in params.items():
+        for name in params:
             if name not in valid:
                 raise ValueError(f"{type(self).__name__} has no parameter {name!r}; valid: {sorted(valid)}")
+        old = {name: getattr(self, name) for name in params}
+        for name, value in params.items():
             setattr(self, name, value)
+        try:  # validated now, like fit would: a bad value never sits in the model unnoticed
+            self._validate_params()
+        except (TypeError, ValueError):
+            for name, value in old.items():
+                setattr(self, name, value)
+            raise
         return self
 
     def clone(self) -> "Recommender":
@@ -178,14 +190,18 @@ class Recommender:
         if not sp.issparse(R):
             raise ValueError("user_items_ is not a sparse matrix")
         state["user_items_"] = as_csr(R, "user_items_", n_threads=self._n_threads)
+        for name, value in state.items():  # factors, biases, similarities: no NaN/inf ever loads
+            _check_saved_finite(name, value)
         self._from_saved(state)
         n_users, n_items = self._live.seen.shape
-        # Users added by partial_fit_users without raw ids have none: maps may be shorter.
+        # Users added by partial_fit_users without raw ids have none: that map may be shorter.
+        # Items never grow, so an item map names every item.
         self.user_map_ = None if user_ids is None else IdMap(user_ids, "user")
         self.item_map_ = None if item_ids is None else IdMap(item_ids, "item")
-        for name, m, n in (("user_ids_", self.user_map_, n_users), ("item_ids_", self.item_map_, n_items)):
-            if m is not None and len(m) > n:
-                raise ValueError(f"{name} has {len(m)} ids, expected at most {n}")
+        if self.user_map_ is not None and len(self.user_map_) > n_users:
+            raise ValueError(f"user_ids_ has {len(self.user_map_)} ids, expected at most {n_users}")
+        if self.item_map_ is not None and len(self.item_map_) != n_items:
+            raise ValueError(f"item_ids_ has {len(self.item_map_)} ids, expected {n_items}")
 
     def __getstate__(self):
         # Pickle through the safe format: C++ operands are rebuilt on load, never pickled.
@@ -211,6 +227,8 @@ class Recommender:
         R = as_csr(R, "R")
         if R.shape[0] == 0 or R.shape[1] == 0:
             raise ValueError(f"R must have at least one user and one item, got shape {R.shape}")
+        if R.nnz == 0 and self._needs_interactions:
+            raise ValueError(f"R has no interactions (all {R.shape[0]} rows are empty): nothing to fit")
         self._n_threads = effective_threads(getattr(self, "n_threads", 0))
         self._write_lock = threading.Lock()
         self._live = None
@@ -231,34 +249,44 @@ class Recommender:
         return self._predict(live, users, items)
 
     def recommend(self, users, k=10, *, exclude_seen=True, items=None):
-        """Top-k items for each user, best first: ``(ids int32 (n, k), scores float32 (n, k))``.
+        """Top-k items for each user, best first: ``(ids int32 (n, w), scores float32 (n, w))``.
 
         exclude_seen drops the items each user has in the training matrix; ``items`` (indices)
-        restricts the candidates. Rows with fewer than k candidates are padded with -1 / -inf.
+        restricts the candidates. k is capped at the number of candidates: the width is
+        ``w = min(k, n_items)`` (or the number of distinct ``items``), at least 1. Rows with fewer
+        candidates than w (seen items excluded) are padded with -1 / -inf.
         """
         self._check_fitted()
         live = self._live
         n_users, n_items = live.seen.shape
         users = check_ids(users, "users", n_users)
-        k = check_k(k)
         candidates = None
+        n_candidates = n_items
         if items is not None:
             items = check_ids(items, "items", n_items)
             candidates = np.zeros(n_items, dtype=np.uint8)
             candidates[items] = 1
+            n_candidates = int(np.count_nonzero(candidates))
+        k = check_k(k, n_candidates=n_candidates)
         return self._recommend(live, users, k, exclude_seen, candidates)
 
     def similar_items(self, items, k=10):
-        """The k most similar items to each of ``items`` (itself excluded), best first."""
+        """The k most similar items to each of ``items`` (itself excluded), best first.
+
+        k is capped at the other items: the width is ``min(k, n_items - 1)``, at least 1."""
         self._check_fitted()
         live = self._live
-        return self._similar_items(live, check_ids(items, "items", live.seen.shape[1]), check_k(k))
+        n_items = live.seen.shape[1]
+        return self._similar_items(live, check_ids(items, "items", n_items), check_k(k, n_candidates=n_items - 1))
 
     def similar_users(self, users, k=10):
-        """The k most similar users to each of ``users`` (itself excluded), best first."""
+        """The k most similar users to each of ``users`` (itself excluded), best first.
+
+        k is capped at the other users: the width is ``min(k, n_users - 1)``, at least 1."""
         self._check_fitted()
         live = self._live
-        return self._similar_users(live, check_ids(users, "users", live.seen.shape[0]), check_k(k))
+        n_users = live.seen.shape[0]
+        return self._similar_users(live, check_ids(users, "users", n_users), check_k(k, n_candidates=n_users - 1))
 
     # ---- fold-in ------------------------------------------------------------------------------
 
@@ -325,6 +353,13 @@ class Recommender:
 
     def _fold_in(self, live, users: np.ndarray, rows: sp.csr_matrix):
         raise NotImplementedError(f"{type(self).__name__} does not support partial_fit_users")
+
+
+def _check_saved_finite(name: str, value) -> None:
+    data = value.data if sp.issparse(value) else value
+    if isinstance(data, (float, np.floating)) or (isinstance(data, np.ndarray) and data.dtype.kind in "fc"):
+        if not np.isfinite(data).all():
+            raise ValueError(f"{name} holds NaN or inf values")
 
 
 def _index(id_map, raw_ids, missing, n, kind):

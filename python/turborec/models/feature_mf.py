@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _kernels
-from .._validation import as_csr
+from .._validation import as_csr, check_range_pair, check_seed
 from ._rows import ReplacedRows
 from .base import Recommender
 
@@ -142,11 +142,8 @@ class FeatureMF(Recommender):
         for name in ("own_vectors", "normalize", "biased"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
-        if self.clip not in (None, False) and not (isinstance(self.clip, (tuple, list)) and len(self.clip) == 2):
-            raise ValueError(f"clip must be None, False or a (low, high) pair, got {self.clip!r}")
-        if self.seed is not None and (isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral)
-                                      or self.seed < 0):
-            raise ValueError(f"seed must be None or an int >= 0, got {self.seed!r}")
+        check_range_pair(self.clip, "clip")
+        check_seed(self.seed)
 
     # ---- fitting -------------------------------------------------------------------------------
 
@@ -181,7 +178,8 @@ class FeatureMF(Recommender):
         return F
 
     def _fit(self, R, item_features, user_features):
-        self.seed_ = int(np.random.SeedSequence().entropy % 2**63) if self.seed is None else int(self.seed)
+        seed = check_seed(self.seed)
+        self.seed_ = int(np.random.SeedSequence().entropy % 2**63) if seed is None else seed
         rng = np.random.default_rng(self.seed_)
         ranking = self.loss != "squared"
         self.global_mean_ = float(R.data.mean()) if (R.nnz and not ranking and self.biased) else 0.0

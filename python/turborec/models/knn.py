@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from .. import _kernels
 from ..similarity import METRICS, neighbours, topk_similarity
-from .._validation import check_ids
+from .._validation import check_finite_scores, check_ids
 from ._baselines import als_baselines, means
 from ._rows import ReplacedRows
 from .base import Recommender
@@ -183,6 +183,7 @@ class _NeighbourhoodModel(Recommender):
             variant=self.variant, target_mean=np.ascontiguousarray(target_mean, dtype=np.float32),
             global_mean=float(self.global_mean_), target_bias=np.ascontiguousarray(target_bias, dtype=np.float32),
             other_bias=np.ascontiguousarray(other_bias, dtype=np.float32), n_threads=self._n_threads)
+        check_finite_scores(None, out, f"{type(self).__name__}.predict")
         if self.clip:
             np.clip(out, *self.rating_range_, out=out)
         return out, used
@@ -192,8 +193,10 @@ class _NeighbourhoodModel(Recommender):
     def _recommend(self, live, users, k, exclude_seen, candidates):
         exclude = live.seen.rows(users) if exclude_seen else None
         queries = live.seen.rows(users) if self._item_based else live.similarity.rows(users)
-        return _kernels.sparse_topk(queries, operand=live.operand, k=k, exclude=exclude, candidates=candidates,
-                                    n_threads=self._n_threads)
+        ids, scores = _kernels.sparse_topk(queries, operand=live.operand, k=k, exclude=exclude,
+                                           candidates=candidates, n_threads=self._n_threads)
+        check_finite_scores(ids, scores, f"{type(self).__name__}.recommend")
+        return ids, scores
 
     # ---- fold-in ------------------------------------------------------------------------------
 

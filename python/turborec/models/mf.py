@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _kernels
-from .._validation import as_csr, as_float32_array, check_ids
+from .._validation import as_csr, as_float32_array, check_ids, check_range_pair, check_seed
 from ..data import Interactions
 from ._rows import ReplacedRows
 from .base import Recommender, rows_from_pairs
@@ -239,8 +239,8 @@ class MatrixFactorization(Recommender):
             raise TypeError(f"early_stopping must be a bool, got {self.early_stopping!r}")
         if isinstance(self.patience, bool) or not isinstance(self.patience, numbers.Integral) or self.patience < 1:
             raise ValueError(f"patience must be an int >= 1, got {self.patience!r}")
-        if self.clip not in (None, False) and not (isinstance(self.clip, (tuple, list)) and len(self.clip) == 2):
-            raise ValueError(f"clip must be None, False or a (low, high) pair, got {self.clip!r}")
+        check_range_pair(self.clip, "clip")
+        check_seed(self.seed)
         return float(lr), float(reg), float(reg_bias)
 
     def _validate_params(self):
@@ -311,7 +311,8 @@ class MatrixFactorization(Recommender):
             # scale-free default: ratings c times larger want c times the regularisation
             reg = _REG_PER_STD * float(np.std(R.data, dtype=np.float64)) or reg
         self._lr, self._reg, self._reg_bias = lr, reg, reg_bias
-        self.seed_ = int(np.random.SeedSequence().entropy % 2**63) if self.seed is None else int(self.seed)
+        seed = check_seed(self.seed)
+        self.seed_ = int(np.random.SeedSequence().entropy % 2**63) if seed is None else seed
         rng = np.random.default_rng(self.seed_)
         n_users, n_items = R.shape
         d, dpad = int(self.factors), -(-int(self.factors) // _PAD) * _PAD

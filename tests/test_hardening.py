@@ -1,0 +1,197 @@
+"""Issue 11: the failure classes found by hand and by property tests, one test per class.
+
+Each test here failed before its fix: a crash, an unbounded allocation, silently wrong output, or
+an error that named the wrong thing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import turborec
+from turborec import ItemKNN, MatrixFactorization, UserKNN
+
+
+def _ratings(seed=0, n_users=30, n_items=20, density=0.3):
+    rng = np.random.default_rng(seed)
+    R = sp.random(n_users, n_items, density=density, format="csr", random_state=rng, dtype=np.float32)
+    R.data = np.ceil(R.data * 5).astype(np.float32)
+    return R
+
+
+# ---- 1. k is capped at the number of candidates -------------------------------------------------
+
+def test_topk_huge_k_is_capped_and_does_not_crash():
+    S = np.random.default_rng(0).random((1, 40), dtype=np.float32)
+    ids, scores = turborec.topk(S, 2**31 - 1)
+    assert ids.shape == scores.shape == (1, 40)
+    np.testing.assert_array_equal(ids[0], np.argsort(-S[0], kind="stable"))
+    ids, _ = turborec.topk(S, 10**30)  # any positive int, even beyond int64
+    assert ids.shape == (1, 40)
+
+
+def test_topk_of_zero_columns_has_width_one():
+    ids, scores = turborec.topk(np.zeros((3, 0), np.float32), 5)
+    assert ids.shape == (3, 1) and (ids == -1).all() and np.isneginf(scores).all()
+
+
+def test_topk_dot_caps_k_at_the_items():
+    rng = np.random.default_rng(1)
+    Q, V = rng.random((50, 4), dtype=np.float32), rng.random((40, 4), dtype=np.float32)
+    ids, scores = turborec.topk_dot(Q, V, 10**6)
+    assert ids.shape == (50, 40)
+    np.testing.assert_allclose(scores, -np.sort(-(Q @ V.T), axis=1), rtol=1e-5)
+
+
+def test_topk_similarity_caps_k_at_the_candidate_rows():
+    X = _ratings(2)
+    S = turborec.topk_similarity(X, 10**9)
+    assert S.shape == (X.shape[0], X.shape[0])
+    assert np.diff(S.indptr).max() <= X.shape[0] - 1
+    same = turborec.topk_similarity(X, X.shape[0] - 1)
+    assert (S != same).nnz == 0
+
+
+@pytest.mark.parametrize("cls", [MatrixFactorization, ItemKNN, UserKNN, turborec.Popularity])
+def test_recommend_and_similar_cap_k(cls):
+    R = _ratings(3)
+    model = cls(**({"epochs": 2, "seed": 0} if cls is MatrixFactorization else {})).fit(R)
+    ids, scores = model.recommend([0, 1], k=10**12)
+    assert ids.shape == (2, R.shape[1])
+    ids, _ = model.recommend([0], k=50, items=[1, 2, 2, 3])
+    assert ids.shape == (1, 3)
+    if cls is not turborec.Popularity:
+        ids, _ = model.similar_items([0], k=10**12)
+        assert ids.shape == (1, R.shape[1] - 1)
+        ids, _ = model.similar_users([0], k=10**12)
+        assert ids.shape == (1, R.shape[0] - 1)
+
+
+def test_k_still_validated():
+    S = np.zeros((1, 4), np.float32)
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        turborec.topk(S, 0)
+    with pytest.raises(TypeError, match="k must be a positive int"):
+        turborec.topk(S, 2.0)
+
+
+# ---- 2. no silent garbage ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("clip, exc", [((5, 1), ValueError), ((np.nan, np.nan), ValueError), ((0, np.inf), ValueError),
+                                       ("yes", TypeError), ((1, 2, 3), TypeError), (True, TypeError),
+                                       (("a", "b"), TypeError)])
+def test_mf_clip_is_validated_at_set_and_fit_time(clip, exc):
+    with pytest.raises(exc, match="clip"):
+        MatrixFactorization(clip=clip, epochs=1).fit(_ratings())
+    model = MatrixFactorization(epochs=1)
+    with pytest.raises(exc, match="clip"):
+        model.set_params(clip=clip)
+    assert model.clip is None  # a refused value is not kept
+
+
+def test_mf_clip_pair_is_applied():
+    model = MatrixFactorization(clip=(2, 3), epochs=2, seed=0).fit(_ratings())
+    p = model.predict(np.arange(10), np.arange(10))
+    assert p.min() >= 2 and p.max() <= 3
+
+
+@pytest.mark.parametrize("seed, exc", [("abc", TypeError), (-1, ValueError), (2**70, ValueError), (1.5, TypeError)])
+@pytest.mark.parametrize("cls", [MatrixFactorization, turborec.FeatureMF])
+def test_bad_seed_names_seed(cls, seed, exc):
+    with pytest.raises(exc, match="seed"):
+        cls(seed=seed, epochs=1).fit(_ratings())
+
+
+def test_dot_similarity_overflow_raises():
+    X = sp.csr_matrix(np.full((3, 4), 3e19, np.float32))
+    with pytest.raises(ValueError, match="overflowed"):
+        turborec.topk_similarity(X, 2, metric="dot")
+
+
+def test_knn_recommend_overflow_raises():
+    R = sp.csr_matrix(np.full((4, 5), 2e38, np.float32))
+    R[0, 0] = 0
+    R.eliminate_zeros()
+    model = ItemKNN(metric="cosine").fit(R)
+    with pytest.raises(ValueError, match="overflowed"):
+        model.recommend([0], 3)
+
+
+def test_bm25_refuses_negative_values_like_tfidf():
+    X = sp.csr_matrix(np.array([[1.0, -2.0], [3.0, 1.0]], np.float32))
+    for metric in ("bm25", "tfidf"):
+        with pytest.raises(ValueError, match="non-negative"):
+            turborec.topk_similarity(X, 1, metric=metric)
+    with pytest.raises(ValueError, match="non-negative"):
+        turborec.similarity.bm25_weight(X)
+
+
+@pytest.mark.parametrize("cls", [MatrixFactorization, ItemKNN, UserKNN, turborec.Popularity])
+def test_all_empty_matrix_is_refused_by_every_model(cls):
+    with pytest.raises(ValueError, match="R has no interactions"):
+        cls().fit(sp.csr_matrix((5, 4), dtype=np.float32))
+
+
+def _tamper(path, out, **changes):
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    for k, v in changes.items():
+        arrays[k] = v(arrays[k])
+    np.savez(out, **arrays)
+
+
+def _with_nan(a):
+    a = a.copy()
+    a.flat[0] = np.nan
+    return a
+
+
+@pytest.mark.parametrize("cls, member", [(MatrixFactorization, "_P"), (MatrixFactorization, "_item_meta"),
+                                         (ItemKNN, "item_bias_"), (ItemKNN, "similarity_.data")])
+def test_load_refuses_nan_members(tmp_path, cls, member):
+    model = cls(**({"epochs": 1, "seed": 0} if cls is MatrixFactorization else {})).fit(_ratings())
+    model.save(tmp_path / "m.npz")
+    _tamper(tmp_path / "m.npz", tmp_path / "bad.npz", **{member: _with_nan})
+    with pytest.raises(ValueError, match=r"bad\.npz.*NaN"):
+        turborec.load(tmp_path / "bad.npz")
+
+
+def test_load_refuses_an_item_id_list_of_the_wrong_length(tmp_path):
+    R = _ratings()
+    inter = turborec.Interactions.from_arrays([f"u{u}" for u in R.tocoo().row], [f"i{i}" for i in R.tocoo().col],
+                                              R.tocoo().data)
+    model = MatrixFactorization(epochs=1, seed=0).fit(inter)
+    model.save(tmp_path / "m.npz")
+    _tamper(tmp_path / "m.npz", tmp_path / "bad.npz", item_ids_=lambda a: a[:-1])
+    with pytest.raises(ValueError, match=r"bad\.npz.*item_ids_"):
+        turborec.load(tmp_path / "bad.npz")
+
+
+# ---- 3. errors that name the right thing --------------------------------------------------------
+
+def test_csv_empty_or_ragged_names_the_path(tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(ValueError, match="empty.csv"):
+        turborec.Interactions.from_csv(empty)
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("user_id,item_id,rating\n1,2,3\n4,5\n")
+    with pytest.raises(ValueError, match="ragged.csv"):
+        turborec.Interactions.from_csv(ragged, rating="rating")
+
+
+def test_sql_messages_name_the_query_result_and_the_table(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "r.db"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE t (user_id INT, item_id INT)")
+        con.execute("INSERT INTO t VALUES (1, 2)")
+    with pytest.raises(ValueError, match=r"user='uid' is not a column of the query result"):
+        turborec.Interactions.from_sql("SELECT * FROM t", db, user="uid")
+    # SQLite would read the quoted "uid" as a string literal: it must not become a column
+    with pytest.raises(ValueError, match=r"user='uid' is not a column of table 't'; its columns are \['user_id', "
+                                         r"'item_id'\]"):
+        turborec.Interactions.from_sql("t", db, user="uid")
