@@ -195,3 +195,34 @@ def test_sql_messages_name_the_query_result_and_the_table(tmp_path):
     with pytest.raises(ValueError, match=r"user='uid' is not a column of table 't'; its columns are \['user_id', "
                                          r"'item_id'\]"):
         turborec.Interactions.from_sql("t", db, user="uid")
+
+
+def test_huge_grid_is_a_clear_error_not_bad_alloc():
+    with pytest.raises(ValueError, match=r"grid=1000000 exceeds the data.*grid <= 20"):
+        MatrixFactorization(grid=10**6, epochs=1).fit(_ratings())
+
+
+def test_divergence_advice_fits_the_settings():
+    R = _ratings()
+    with pytest.raises(FloatingPointError, match=r"reg=1e\+30.*lower reg") as info:
+        MatrixFactorization(reg=1e30, epochs=3, seed=0, lr_schedule="constant", lr=0.01).fit(R)
+    assert "raise the regularisation" not in str(info.value)
+    with pytest.raises(FloatingPointError, match="raise the regularisation"):
+        MatrixFactorization(factors=8, epochs=50, lr=50.0, reg=0.0, lr_schedule="constant", seed=0).fit(R)
+
+
+@pytest.mark.parametrize("metric", ["bm25", "tfidf"])
+def test_weighting_errors_name_the_bad_matrix(metric):
+    X = sp.csr_matrix(np.array([[1.0, 2.0], [3.0, 1.0]], np.float32))
+    Y = sp.csr_matrix(np.array([[1.0, -2.0]], np.float32))
+    with pytest.raises(ValueError, match=r"^Y: "):
+        turborec.topk_similarity(X, 1, Y=Y, metric=metric)
+    with pytest.raises(ValueError, match=r"^X: "):
+        turborec.topk_similarity(Y, 1, Y=X, metric=metric)
+
+
+def test_bm25_of_large_values_is_computed_without_overflow():
+    # found by the property tests: float32 row sums and products overflowed (a RuntimeWarning)
+    X = sp.csr_matrix(np.array([[1e38, 1e38, 0], [1e38, 1e38, 1]], np.float32))
+    S = turborec.topk_similarity(X, 1, metric="bm25")
+    assert np.isfinite(S.data).all() and S.nnz == 2

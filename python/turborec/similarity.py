@@ -47,6 +47,11 @@ def _values_from(m: sp.csr_matrix, data: np.ndarray) -> sp.csr_matrix:
     return out
 
 
+def _row_sums(m: sp.csr_matrix) -> np.ndarray:
+    """Row sums in float64 (a float32 sum of large values would overflow)."""
+    return np.bincount(_row_of_entries(m), weights=m.data.astype(np.float64), minlength=m.shape[0])
+
+
 def _row_of_entries(m: sp.csr_matrix) -> np.ndarray:
     return np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
 
@@ -73,34 +78,37 @@ def _drop_rows(m: sp.csr_matrix, drop: np.ndarray) -> sp.csr_matrix:
     return out
 
 
-def bm25_weight(X, K1: float = 100.0, B: float = 0.8, *, _stats=None) -> sp.csr_matrix:
+def bm25_weight(X, K1: float = 100.0, B: float = 0.8, *, _stats=None, _name="X") -> sp.csr_matrix:
     """implicit's BM25 weighting of a rows-as-documents matrix (its ``bm25_weight``, same defaults).
 
     w = x (K1 + 1) / (K1 ((1 - B) + B * len_row / mean_len) + x) * idf_col,
     idf_col = log(n_rows) - log1p(n_rows storing col), len_row = sum of the row's values.
     """
-    X = as_csr(X, "X")
+    X = as_csr(X, _name)
     if (X.data < 0).any():
-        raise ValueError("X: bm25 needs non-negative values")
+        raise ValueError(f"{_name}: bm25 needs non-negative values")
     n_docs, df, mean_len = _stats if _stats is not None else (X.shape[0], np.bincount(X.indices, minlength=X.shape[1]),
                                                              None)
     idf = np.log(max(n_docs, 1)) - np.log1p(df)
-    row_sums = np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
+    row_sums = _row_sums(X)
     if mean_len is None:
         mean_len = row_sums.mean() if row_sums.size else 1.0
     length_norm = (1.0 - B) + B * row_sums / (mean_len if mean_len > 0 else 1.0)
     rows = _row_of_entries(X)
-    data = X.data * (K1 + 1.0) / (K1 * length_norm[rows] + X.data) * idf[X.indices]
+    x = X.data.astype(np.float64)  # float32 products of large values would overflow
+    data = x * (K1 + 1.0) / (K1 * length_norm[rows] + x) * idf[X.indices]
+    if data.size and not np.isfinite(data).all():
+        raise ValueError(f"{_name}: bm25 weights overflowed (values too large); scale them down")
     return _values_from(X, data)
 
 
-def tfidf_weight(X, *, _stats=None) -> sp.csr_matrix:
+def tfidf_weight(X, *, _stats=None, _name="X") -> sp.csr_matrix:
     """implicit's TF-IDF weighting: w = sqrt(x) * (log(n_rows) - log1p(n_rows storing col))."""
-    X = as_csr(X, "X")
+    X = as_csr(X, _name)
     n_docs, df = _stats if _stats is not None else (X.shape[0], np.bincount(X.indices, minlength=X.shape[1]))
     idf = np.log(max(n_docs, 1)) - np.log1p(df)
     if (X.data < 0).any():
-        raise ValueError("X: tfidf needs non-negative values")
+        raise ValueError(f"{_name}: tfidf needs non-negative values")
     return _values_from(X, np.sqrt(X.data) * idf[X.indices])
 
 
@@ -130,12 +138,12 @@ def _prepare(X, Y, metric, n_threads):
             out.append(_values_from(m, m.data - mean[rows]))
         mats = out
     elif metric == "bm25":
-        row_sums = np.asarray(both.sum(axis=1), dtype=np.float64).ravel()
+        row_sums = _row_sums(both)
         stats = (both.shape[0], np.bincount(both.indices, minlength=both.shape[1]), row_sums.mean() if row_sums.size else 1.0)
-        mats = [bm25_weight(m, _stats=stats) for m in mats]
+        mats = [bm25_weight(m, _stats=stats, _name=name) for m, name in zip(mats, "XY")]
     elif metric == "tfidf":
         stats = (both.shape[0], np.bincount(both.indices, minlength=both.shape[1]))
-        mats = [tfidf_weight(m, _stats=stats) for m in mats]
+        mats = [tfidf_weight(m, _stats=stats, _name=name) for m, name in zip(mats, "XY")]
     mats = [_without_zeros(m) for m in mats]
     A = mats[0]
     Yw = A if Y is None else mats[1]

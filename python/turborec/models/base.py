@@ -355,6 +355,22 @@ class Recommender:
         raise NotImplementedError(f"{type(self).__name__} does not support partial_fit_users")
 
 
+def divergence_error(err: Exception, *, lr: float, reg: float, reg_bias: float | None = None) -> FloatingPointError:
+    """The kernel's divergence report with advice that fits the settings that caused it.
+
+    An SGD step scales a factor by (1 - lr * reg): from lr * reg >= 1 on, regularisation itself
+    overshoots, so raising reg (the usual advice) would make it worse."""
+    text = str(err).split(":")[0]
+    heavy = [(name, v) for name, v in (("reg", reg), ("reg_bias", reg_bias)) if v is not None and v >= 1 and lr * v >= 1]
+    if heavy:
+        names = " and ".join(f"{n}={v:g}" for n, v in heavy)
+        advice = (f"{names} with lr={lr:g} makes every regularisation step overshoot (lr * reg >= 1): "
+                  f"lower {' and '.join(n for n, _ in heavy)} (or lr)")
+    else:
+        advice = "lower the learning rate (lr) or raise the regularisation (reg)"
+    return FloatingPointError(f"{text}: the loss or the factors are not finite; {advice}")
+
+
 def _check_saved_finite(name: str, value) -> None:
     data = value.data if sp.issparse(value) else value
     if isinstance(data, (float, np.floating)) or (isinstance(data, np.ndarray) and data.dtype.kind in "fc"):

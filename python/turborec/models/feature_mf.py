@@ -12,7 +12,7 @@ import scipy.sparse as sp
 from .. import _kernels
 from .._validation import as_csr, check_range_pair, check_seed
 from ._rows import ReplacedRows
-from .base import Recommender
+from .base import Recommender, divergence_error
 
 FEATURE_MF_LOSSES = ("squared", "bpr", "warp")
 _PAD = 16
@@ -229,7 +229,8 @@ class FeatureMF(Recommender):
                     progress.update(1)
         except ValueError as err:  # the kernel reports divergence as a domain error
             if "diverged" in str(err):
-                raise FloatingPointError(str(err)) from None
+                raise divergence_error(err, lr=float(self.lr), reg=float(self.reg), reg_bias=float(self.reg_bias)) \
+                    from None
             raise
         finally:
             if progress is not None:

@@ -14,7 +14,7 @@ from .. import _kernels
 from .._validation import as_csr, as_float32_array, check_ids, check_range_pair, check_seed
 from ..data import Interactions
 from ._rows import ReplacedRows
-from .base import Recommender, rows_from_pairs
+from .base import Recommender, divergence_error, rows_from_pairs
 
 LOSSES = ("squared", "bpr")
 SCHEDULES = ("adagrad", "constant", "decay")
@@ -331,6 +331,10 @@ class MatrixFactorization(Recommender):
         self.rating_range_ = (float(values.min()), float(values.max())) if R.nnz else (0.0, 0.0)
         users = np.repeat(np.arange(n_users, dtype=np.int32), np.diff(R.indptr))
         self.grid_ = int(self.grid) if self.grid is not None else int(np.clip(round(np.sqrt(R.nnz / 1e4)), 1, 64))
+        if self.grid_ > max(min(n_users, n_items), 1):  # grid x grid blocks: checked before allocating them
+            raise ValueError(f"grid={self.grid_} exceeds the data: each of the grid groups needs a user and an item, "
+                             f"and R has {n_users} users and {n_items} items; use grid <= {min(n_users, n_items)} "
+                             "(or None)")
         grid = _kernels.sgd_grid(users=users, items=R.indices, values=None if bpr else values, n_users=n_users,
                                  n_items=n_items, grid=self.grid_, seed=self.seed_, user_sorted=not bpr)
         val = self._validation_pairs(validation, R.shape, rng)
@@ -368,7 +372,7 @@ class MatrixFactorization(Recommender):
                 if callbacks and any(bool(cb(self, epoch, row)) for cb in callbacks):
                     break
         except ValueError as err:  # the kernel reports divergence as a domain error
-            raise FloatingPointError(str(err)) from None
+            raise divergence_error(err, lr=lr, reg=reg, reg_bias=reg_bias) from None
         finally:
             if progress is not None:
                 progress.close()
