@@ -226,3 +226,28 @@ def test_bm25_of_large_values_is_computed_without_overflow():
     X = sp.csr_matrix(np.array([[1e38, 1e38, 0], [1e38, 1e38, 1]], np.float32))
     S = turborec.topk_similarity(X, 1, metric="bm25")
     assert np.isfinite(S.data).all() and S.nnz == 2
+
+
+# ---- 4. consistent names ---------------------------------------------------------------------------
+
+def test_mf_fitted_attributes_end_with_underscore_and_old_names_are_read_only_aliases():
+    model = MatrixFactorization(epochs=1, seed=0, factors=4).fit(_ratings())
+    for new, old in (("user_bias_", "user_bias"), ("item_bias_", "item_bias"), ("user_factors_", "user_factors"),
+                     ("item_factors_", "item_factors"), ("global_mean_", "global_mean")):
+        np.testing.assert_array_equal(getattr(model, new), getattr(model, old))
+    assert model.user_factors_.shape == (30, 4) and model.item_bias_.shape == (20,)
+    with pytest.raises(AttributeError):
+        model.user_bias = np.zeros(30)
+
+
+def test_cross_validate_takes_n_folds_like_kfold_and_folds_as_alias():
+    R = _ratings()
+    a = turborec.cross_validate(lambda: turborec.Popularity(), R, n_folds=3, seed=0)
+    b = turborec.cross_validate(lambda: turborec.Popularity(), R, folds=3, seed=0)
+    scores = [c for c in a.columns if not c.endswith("_seconds")]
+    assert len(a) == len(b) == 3 + 2 and a[scores].equals(b[scores])
+    assert len(list(turborec.kfold(R, n_folds=3, seed=0))) == 3
+    with pytest.raises(ValueError, match="n_folds"):
+        turborec.cross_validate(lambda: turborec.Popularity(), R, n_folds=1)
+    with pytest.raises(TypeError, match="not both"):
+        turborec.cross_validate(lambda: turborec.Popularity(), R, n_folds=3, folds=4)

@@ -184,8 +184,8 @@ def evaluate(model, train, test, k=10, metrics=None, *, exclude_train=True, n_th
     return pd.DataFrame([row])
 
 
-def cross_validate(factory, data, folds=5, k=10, metrics=None, seed=None, *, exclude_train=True, n_threads=0,
-                   batch_size=None):
+def cross_validate(factory, data, n_folds=5, k=10, metrics=None, seed=None, *, exclude_train=True, n_threads=0,
+                   batch_size=None, folds=None):
     """K-fold cross-validation: a fresh model per fold, fitted on the other folds and scored on it.
 
     The interactions are split by :func:`turborec.split.kfold` (``seed``), so every interaction is
@@ -197,7 +197,8 @@ def cross_validate(factory, data, folds=5, k=10, metrics=None, seed=None, *, exc
         ``factory()`` returns a new unfitted model, e.g. ``lambda: ItemKNN(k=50)`` or
         ``model.clone``.
     data : Interactions or scipy.sparse matrix
-    folds : int >= 2
+    n_folds : int >= 2
+        As in :func:`turborec.kfold`. ``folds=`` is accepted as an alias (its old name).
     k, metrics, exclude_train, n_threads, batch_size
         As in :func:`evaluate`.
     seed : int, numpy Generator or None
@@ -206,14 +207,18 @@ def cross_validate(factory, data, folds=5, k=10, metrics=None, seed=None, *, exc
     Returns
     -------
     pandas.DataFrame
-        One row per fold (index ``0 .. folds-1``, named ``fold``) with :func:`evaluate`'s columns,
+        One row per fold (index ``0 .. n_folds-1``, named ``fold``) with :func:`evaluate`'s columns,
         then rows ``mean`` and ``std`` (sample standard deviation, ddof=1) of the numeric columns
         over the folds.
     """
     pd = _pandas("cross_validate")
     if not callable(factory):
         raise TypeError(f"factory must be a callable returning a fresh model, got {type(factory).__name__}")
-    folds = check_int(folds, "folds", 2)
+    if folds is not None:  # the old keyword
+        if n_folds != 5:
+            raise TypeError("pass n_folds or its alias folds, not both")
+        n_folds = folds
+    folds = check_int(n_folds, "n_folds", 2)
     _check_metrics(metrics)
     check_k(k)
     rows = []

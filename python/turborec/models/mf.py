@@ -479,33 +479,40 @@ class MatrixFactorization(Recommender):
         return self._cosine_neighbours(np.ascontiguousarray(unit[users]), packed, users, k)
 
     @property
-    def user_factors(self) -> np.ndarray:
+    def user_factors_(self) -> np.ndarray:
         """(n_users, factors) user vectors p_u (a copy: fold-in keeps rows in slots)."""
         self._check_fitted()
         live = self._live
         return live.P[live.slot, : self.factors]
 
     @property
-    def item_factors(self) -> np.ndarray:
+    def item_factors_(self) -> np.ndarray:
         """(n_items, factors) view of the item vectors q_i."""
         self._check_fitted()
         return self._live.Q[:, : self.factors]
 
     @property
-    def user_bias(self) -> np.ndarray:
+    def user_bias_(self) -> np.ndarray:
         """(n_users,) b_u (a copy)."""
         self._check_fitted()
         live = self._live
         return live.user_meta[live.slot, 0]
 
     @property
-    def item_bias(self) -> np.ndarray:
+    def item_bias_(self) -> np.ndarray:
         """(n_items,) view of b_i."""
         self._check_fitted()
         return self._live.item_meta[:, 0]
 
+    # Read-only aliases from before fitted attributes took the trailing underscore (kept working).
+    user_factors = property(lambda self: self.user_factors_, doc="Read-only alias of ``user_factors_``.")
+    item_factors = property(lambda self: self.item_factors_, doc="Read-only alias of ``item_factors_``.")
+    user_bias = property(lambda self: self.user_bias_, doc="Read-only alias of ``user_bias_``.")
+    item_bias = property(lambda self: self.item_bias_, doc="Read-only alias of ``item_bias_``.")
+
     @property
     def global_mean(self) -> float:
+        """Read-only alias of ``global_mean_`` (mu)."""
         self._check_fitted()
         return self.global_mean_
 

@@ -208,7 +208,7 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
     def reasons(state, u, ids):
         model = state.model
         if isinstance(model, turborec.MatrixFactorization):
-            contrib = model.item_factors[ids] * model.user_factors[u][None, :]
+            contrib = model.item_factors_[ids] * model.user_factors_[u][None, :]
             out = []
             for row in contrib:
                 top = np.argsort(-row, kind="stable")[:3]
