@@ -251,3 +251,19 @@ def test_cross_validate_takes_n_folds_like_kfold_and_folds_as_alias():
         turborec.cross_validate(lambda: turborec.Popularity(), R, n_folds=1)
     with pytest.raises(TypeError, match="not both"):
         turborec.cross_validate(lambda: turborec.Popularity(), R, n_folds=3, folds=4)
+
+
+# ---- 5. the README's quick start as written ---------------------------------------------------------
+
+def test_load_movielens_by_name_under_turborec_datasets(tmp_path, monkeypatch):
+    d = tmp_path / "ml-latest-small"
+    d.mkdir()
+    (d / "ratings.csv").write_text("userId,movieId,rating,timestamp\n1,10,4.0,5\n2,10,3.5,6\n")
+    monkeypatch.chdir(tmp_path / "..")
+    monkeypatch.setenv("TURBOREC_DATASETS", str(tmp_path))
+    data = turborec.load_movielens("ml-latest-small")
+    assert data.nnz == 2
+    monkeypatch.setenv("TURBOREC_DATASETS", str(tmp_path / "elsewhere"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    with pytest.raises(FileNotFoundError, match=r"MovieLens 'ml-latest-small' not found.*download_movielens"):
+        turborec.load_movielens("ml-latest-small")

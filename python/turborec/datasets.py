@@ -4,7 +4,7 @@ The code lives in :mod:`turborec.data` (``synthetic.py``, ``movielens.py``); thi
 users find it.
 """
 
-from .data.movielens import MOVIELENS_SHA256, download_movielens, load_movielens
+from .data.movielens import MOVIELENS_SHA256, download_movielens, load_movielens, movielens_path
 from .data.synthetic import synthetic
 
-__all__ = ["MOVIELENS_SHA256", "download_movielens", "load_movielens", "synthetic"]
+__all__ = ["MOVIELENS_SHA256", "download_movielens", "load_movielens", "movielens_path", "synthetic"]

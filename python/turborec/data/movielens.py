@@ -38,13 +38,34 @@ def _find_ratings(directory: Path):
     return None
 
 
+def movielens_path(name) -> Path:
+    """The directory of a known MovieLens data set (``"ml-latest-small"``, ...): ``name`` as a path
+    if it exists, else ``$TURBOREC_DATASETS/<name>``, else the download cache
+    ``~/.cache/turborec/datasets/<name>``. FileNotFoundError says where it looked and how to get it."""
+    p = Path(os.fspath(name))
+    if p.exists() or str(name) not in MOVIELENS_SHA256:
+        return p
+    looked = []
+    env = os.environ.get("TURBOREC_DATASETS")
+    for root in ([Path(env)] if env else []) + [Path.home() / ".cache" / "turborec" / "datasets"]:
+        candidate = root / _ZIP_DIRS.get(str(name), str(name))
+        if candidate.is_dir():
+            return candidate
+        looked.append(str(candidate))
+    raise FileNotFoundError(f"MovieLens {name!r} not found: looked in ./{name}, {', '.join(looked)}; "
+                            f"run turborec.download_movielens({str(name)!r}) or set TURBOREC_DATASETS to the "
+                            "folder that holds it")
+
+
 def load_movielens(path):
     """Load MovieLens ratings (explicit, with int64 Unix-second timestamps).
 
     Parameters
     ----------
     path : str or Path
-        A directory holding one of the ratings files, or the file itself:
+        A known data set's name (``"ml-latest-small"``: found by :func:`movielens_path` under
+        ``$TURBOREC_DATASETS`` or the download cache), a directory holding one of the ratings
+        files, or the file itself:
 
         * ml-latest-small / ml-latest / ml-20m / ml-25m / ml-32m: ``ratings.csv`` (header
           ``userId,movieId,rating,timestamp``; half-star ratings);
@@ -58,7 +79,7 @@ def load_movielens(path):
     Interactions
         Raw ids are MovieLens userId / movieId (ints, sorted: dense ids follow raw id order).
     """
-    p = Path(os.fspath(path))
+    p = movielens_path(path)
     if p.is_dir():
         f = _find_ratings(p)
         if f is None:
