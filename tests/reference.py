@@ -17,7 +17,7 @@ def topk_reference(scores: np.ndarray, k: int, exclude: sp.spmatrix | None = Non
     k = max(1, min(k, m))
     mask = np.ones((n, m), dtype=bool)
     if exclude is not None:
-        ex = sp.csr_matrix(exclude)
+        ex = sp.csr_matrix(exclude, copy=True)  # sum_duplicates works in place
         ex.sum_duplicates()
         rows = np.repeat(np.arange(n), np.diff(ex.indptr))
         mask[rows, ex.indices] = False
@@ -48,12 +48,12 @@ def similarity_reference(X, Y=None, metric="cosine", shrinkage=0.0, min_support=
             means = np.divide(D.sum(1), n, out=np.zeros(D.shape[0]), where=n > 0)
             return np.where(P, D - means[:, None], 0.0)
         if metric == "tfidf":
-            idf = np.log(both_p.shape[0]) - np.log1p(both_p.sum(0))
+            idf = np.log(max(both_p.shape[0], 1)) - np.log1p(both_p.sum(0))
             return np.where(P, np.sqrt(D) * idf, 0.0)
         if metric == "bm25":
             K1, B = 100.0, 0.8
-            idf = np.log(both_p.shape[0]) - np.log1p(both_p.sum(0))
-            mean_len = both_d.sum(1).mean() or 1.0  # empty matrix: no rows to normalise
+            idf = np.log(max(both_p.shape[0], 1)) - np.log1p(both_p.sum(0))
+            mean_len = (both_d.sum(1).mean() if both_d.shape[0] else 0.0) or 1.0  # empty: nothing to normalise
             norm = (1 - B) + B * D.sum(1) / mean_len
             return np.where(P, D * (K1 + 1) / (K1 * norm[:, None] + D) * idf, 0.0)
         return D

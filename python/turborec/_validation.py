@@ -47,10 +47,23 @@ def check_int(v, name: str, minimum: int) -> int:
     return v
 
 
+def is_finite_real(v) -> bool:
+    """A real number (bools not) that is finite as a float: huge Python ints (2**70 works, 10**400
+    overflows float) and numpy scalars included, never an exception."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        return False
+    try:
+        return bool(np.isfinite(float(v)))
+    except OverflowError:
+        return False
+
+
 def check_real(v, name: str, minimum: float = 0.0) -> float:
     """A finite real number (bools not) that is at least ``minimum``."""
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(v).__name__}")
+    if not is_finite_real(v):
+        raise ValueError(f"{name} must be finite and >= {minimum}, got {v!r}")
     v = float(v)
     if not np.isfinite(v) or v < minimum:
         raise ValueError(f"{name} must be finite and >= {minimum}, got {v}")

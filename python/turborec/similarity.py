@@ -35,7 +35,7 @@ import scipy.sparse as sp
 
 from . import _kernels
 from ._threads import effective_threads
-from ._validation import as_csr, check_finite_scores, check_k
+from ._validation import as_csr, check_finite_scores, check_k, is_finite_real
 
 METRICS = ("cosine", "binary_cosine", "adjusted_cosine", "pearson", "jaccard", "dot", "bm25", "tfidf")
 
@@ -200,11 +200,12 @@ def topk_similarity(X, k, *, Y=None, metric="cosine", shrinkage=0.0, min_support
     check_k(k)  # the type and sign now; capped at the candidates once their count is known
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-    if isinstance(shrinkage, bool) or not isinstance(shrinkage, numbers.Real) or not np.isfinite(shrinkage) or shrinkage < 0:
+    if not is_finite_real(shrinkage) or shrinkage < 0:
         raise ValueError(f"shrinkage must be a finite number >= 0, got {shrinkage!r}")
     if isinstance(min_support, bool) or not isinstance(min_support, numbers.Integral) or min_support < 1:
         raise ValueError(f"min_support must be an int >= 1, got {min_support!r}")
-    if threshold is not None and (not isinstance(threshold, numbers.Real) or np.isnan(threshold)):
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, numbers.Real)
+                                  or np.isnan(float(threshold))):
         raise ValueError(f"threshold must be a number or None, got {threshold!r}")
     n_threads = effective_threads(n_threads)
     X = as_csr(X, "X", n_threads=n_threads)

@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _kernels
-from .._validation import as_csr, check_range_pair, check_seed
+from .._validation import as_csr, is_finite_real, check_range_pair, check_seed
 from ._rows import ReplacedRows
 from .base import Recommender, divergence_error
 
@@ -135,7 +135,7 @@ class FeatureMF(Recommender):
             raise ValueError(f"lr_schedule must be 'adagrad' or 'constant', got {self.lr_schedule!r}")
         for name in ("lr", "reg", "reg_bias", "init_std"):
             v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v) or v < 0:
+            if not is_finite_real(v) or v < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
         if self.lr == 0:
             raise ValueError("lr must be > 0")

@@ -18,6 +18,11 @@ from .base import Recommender
 VARIANTS = ("basic", "mean", "baseline")
 
 
+def _neighbour_count(v) -> int:
+    """k / min_k for the kernel: any count beyond int32 means every neighbour (there are fewer)."""
+    return min(int(v), 2**31 - 1)
+
+
 @dataclass(frozen=True)
 class _Live:
     """Everything a call reads, published as one object (see turborec.models.base).
@@ -179,7 +184,8 @@ class _NeighbourhoodModel(Recommender):
             target_mean, target_bias, other_bias = live.user_mean, live.user_bias, self.item_bias_
         out, used = _kernels.knn_predict(
             S, M, targets=np.ascontiguousarray(targets, dtype=np.int32),
-            others=np.ascontiguousarray(other_pos, dtype=np.int32), k=int(self.k), min_k=int(self.min_k),
+            others=np.ascontiguousarray(other_pos, dtype=np.int32), k=_neighbour_count(self.k),
+            min_k=_neighbour_count(self.min_k),
             variant=self.variant, target_mean=np.ascontiguousarray(target_mean, dtype=np.float32),
             global_mean=float(self.global_mean_), target_bias=np.ascontiguousarray(target_bias, dtype=np.float32),
             other_bias=np.ascontiguousarray(other_bias, dtype=np.float32), n_threads=self._n_threads)

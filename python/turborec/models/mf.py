@@ -11,7 +11,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _kernels
-from .._validation import as_csr, as_float32_array, check_ids, check_range_pair, check_seed
+from .._validation import as_csr, is_finite_real, as_float32_array, check_ids, check_range_pair, check_seed
 from ..data import Interactions
 from ._rows import ReplacedRows
 from .base import Recommender, divergence_error, rows_from_pairs
@@ -225,7 +225,7 @@ class MatrixFactorization(Recommender):
         reg_bias = reg_bias if self.reg_bias is None else self.reg_bias
         for name, v in (("lr", lr), ("reg", reg), ("reg_bias", reg_bias), ("init_std", init_std),
                         ("decay", self.decay)):
-            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v) or v < 0:
+            if not is_finite_real(v) or v < 0:
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
         if lr == 0:
             raise ValueError("lr must be > 0")
