@@ -13,7 +13,9 @@ needed only for database URLs other than SQLite files (``pip install turborec[da
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 
 import numpy as np
 import scipy.sparse as sp
@@ -361,13 +363,14 @@ class Interactions:
         if not header and names is None and any(isinstance(c, str) for c in wanted.values()):
             raise ValueError("with header=False, pass column positions (ints) for user/item/rating/timestamp, "
                              "or column names via names=[...]")
-        columns = _read_delimited(path, sep, header, names, wanted, string_ids)
-        return cls._from_columns(
-            columns["user"], columns["item"], columns["rating"], columns["timestamp"], duplicates,
-            implicit_value,
-            names=(f"user column {user!r}", f"item column {item!r}", f"rating column {rating!r}",
-                   f"timestamp column {timestamp!r}"),
-        )
+        with _naming_the_file(path):
+            columns = _read_delimited(path, sep, header, names, wanted, string_ids)
+            return cls._from_columns(
+                columns["user"], columns["item"], columns["rating"], columns["timestamp"], duplicates,
+                implicit_value,
+                names=(f"user column {user!r}", f"item column {item!r}", f"rating column {rating!r}",
+                       f"timestamp column {timestamp!r}"),
+            )
 
     @classmethod
     def from_parquet(cls, path, user="user_id", item="item_id", rating=None, timestamp=None, *,
@@ -389,8 +392,9 @@ class Interactions:
             if type(e).__module__.startswith("pyarrow"):
                 raise ValueError(f"could not read Parquet file {path!r}: {e}") from None
             raise
-        return cls._from_frame(df, user, item, rating, timestamp, duplicates, implicit_value,
-                               f"Parquet file {path!r}")
+        with _naming_the_file(path):
+            return cls._from_frame(df, user, item, rating, timestamp, duplicates, implicit_value,
+                                   f"Parquet file {path!r}")
 
     @classmethod
     def from_sql(cls, query_or_table, con, user="user_id", item="item_id", rating=None, timestamp=None, *,
@@ -426,6 +430,17 @@ class Interactions:
         text = query_or_table.strip()
         is_table = bool(TABLE_RE.match(text))
         cols = [c for c in (user, item, rating, timestamp) if c is not None]
+        try:
+            df = cls._read_sql(pd, text, is_table, cols, con, params, user, item, rating, timestamp)
+        except (sqlite3.DatabaseError, pd.errors.DatabaseError) as e:  # a corrupt or foreign file, bad SQL
+            where = os.fspath(con) if isinstance(con, (str, os.PathLike)) else "con"
+            raise ValueError(f"could not read {text!r} from {where!r}: {e}") from None
+        source = f"table {text!r}" if is_table else "the query result"
+        with _naming_the_file(con if isinstance(con, (str, os.PathLike)) else None):
+            return cls._from_frame(df, user, item, rating, timestamp, duplicates, implicit_value, source)
+
+    @staticmethod
+    def _read_sql(pd, text, is_table, cols, con, params, user, item, rating, timestamp):
         with _connection(con, write=False) as (conn, kind):
             if kind == "sqlite3":
                 if is_table:
@@ -445,8 +460,19 @@ class Interactions:
                 else:
                     sql = sa.text(text)
                 df = pd.read_sql_query(sql, conn, params=params)
-        source = f"table {text!r}" if is_table else "the query result"
-        return cls._from_frame(df, user, item, rating, timestamp, duplicates, implicit_value, source)
+        return df
+
+
+@contextlib.contextmanager
+def _naming_the_file(path):
+    """Errors about a file's content name the file (a user reading several must know which)."""
+    try:
+        yield
+    except (TypeError, ValueError) as e:  # UnicodeDecodeError too: it is a ValueError
+        if path is None or os.fspath(path) in str(e) or repr(os.fspath(path)) in str(e):
+            raise
+        kind = TypeError if isinstance(e, TypeError) else ValueError
+        raise kind(f"{os.fspath(path)!r}: {e}") from None
 
 
 def _id_map(ids, n: int, kind: str) -> IdMap:
