@@ -267,3 +267,24 @@ def test_load_movielens_by_name_under_turborec_datasets(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     with pytest.raises(FileNotFoundError, match=r"MovieLens 'ml-latest-small' not found.*download_movielens"):
         turborec.load_movielens("ml-latest-small")
+
+
+# ---- 8. the worked example shows the article's model ------------------------------------------------
+
+def test_worked_example_shows_the_article_model_term_by_term():
+    import importlib.util
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "worked_example.py"
+    spec = importlib.util.spec_from_file_location("worked_example", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    model, filled, terms = example.factorise()
+    assert len(terms) == 4
+    for u, i, mu, bu, bi, dot in terms:  # the four terms add up to the model's prediction
+        assert mu + bu + bi + dot == pytest.approx(float(filled[u, i]), abs=1e-4)
+        assert mu == pytest.approx(44 / 12, abs=1e-5)
+    out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=True).stdout
+    assert "r = mu + b_u + b_i + <q_u, k_i>" in out and "<q_u, k_i>" in out.split("term by term")[1]
