@@ -58,7 +58,10 @@ def test_version():
 
 
 def test_demo_small():
-    out = ok(run("demo", "--users", 400, "--items", 150, "--ratings", 6000, "--seed", 3, "--threads", 1))
+    result = run("demo", "--users", 400, "--items", 150, "--ratings", 6000, "--seed", 3, "--threads", 1)
+    out = ok(result)
+    assert "[1/5] Popularity: fitting and evaluating" in result.stderr  # progress without a terminal
+    assert "not a predicted star rating" in out  # what the kNN scores are
     assert out.startswith(f"turborec {turborec.__version__} | SIMD ")
     assert "Data: 6,000 ratings by 400 users on 150 items" in out
     assert "Split: 80/20 per user (seed 3)" in out

@@ -3,6 +3,7 @@ recommendations with the reasons behind them."""
 
 from __future__ import annotations
 
+import sys
 import textwrap
 
 import numpy as np
@@ -53,7 +54,9 @@ def _samples(fitted, train, test, names, seed, n_users: int = 3, n_items: int = 
     rng = np.random.default_rng(seed)
     users = np.sort(rng.choice(pool, size=min(n_users, pool.size), replace=False))
     knn = fitted.get("ItemKNN")
-    print(f"\nSample recommendations (ItemKNN, best first; {tick} = in the user's held-out test ratings)")
+    print(f"\nSample recommendations (ItemKNN, best first; {tick} = in the user's held-out test ratings).")
+    print("ItemKNN's score of an item is the sum, over the items you rated, of your rating times their similarity "
+          "to it:\na ranking score (it grows with how much you rated), not a predicted star rating.")
     uid, iid = train.user_ids, train.item_ids
     for u in users:
         row = slice(R.indptr[u], R.indptr[u + 1])
@@ -114,9 +117,11 @@ def run_demo(args) -> int:
     shown = (RATING_METRICS if explicit else ()) + RANKING_METRICS
     rows, fitted = [], {}
     bar = _progress(models, "training + evaluating")
-    for label, model in bar:
+    for step, (label, model) in enumerate(bar, 1):
         if hasattr(bar, "set_postfix_str"):
             bar.set_postfix_str(label)
+        else:  # no terminal for a bar: one line per model on stderr, so long runs show progress
+            print(f"[{step}/{len(models)}] {label}: fitting and evaluating ...", file=sys.stderr, flush=True)
         row, fit_s, eval_s = _evaluate(model, train, test, k, _metrics_for(model, explicit), threads)
         fitted[label] = model
         values = [_num(row.get(mname), 3 if mname == "coverage" else 4) for mname in shown]
