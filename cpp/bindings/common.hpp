@@ -99,5 +99,6 @@ void bind_sparse(py::module_& m);
 void bind_knn(py::module_& m);
 void bind_mf(py::module_& m);
 void bind_metrics(py::module_& m);
+void bind_lowp(py::module_& m);
 
 }  // namespace turborec::bind

@@ -9,4 +9,5 @@ PYBIND11_MODULE(_core, m) {
   turborec::bind::bind_knn(m);
   turborec::bind::bind_mf(m);
   turborec::bind::bind_metrics(m);
+  turborec::bind::bind_lowp(m);
 }

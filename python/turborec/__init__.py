@@ -24,11 +24,17 @@ from .persistence import load
 from .split import kfold, leave_k_out, per_user_split, random_split, temporal_leave_k_out, temporal_split
 from .similarity import topk_similarity
 from .topk import topk, topk_dot
+from .quantized import QuantizedFactors
+from .topk_lowp import topk_quantized
+from ._lowp_levels import get_lowp_level, lowp_level, set_lowp_level, supported_lowp_levels
+from ._lowp_levels import _apply_env_lowp
 
 __version__ = _core.__version__
 
 _apply_env_simd()
 del _apply_env_simd
+_apply_env_lowp()
+del _apply_env_lowp
 
 __all__ = [
     "__version__",
@@ -64,4 +70,10 @@ __all__ = [
     "supported_simd_levels",
     "topk",
     "topk_dot",
+    "QuantizedFactors",
+    "topk_quantized",
+    "get_lowp_level",
+    "lowp_level",
+    "set_lowp_level",
+    "supported_lowp_levels",
 ]
