@@ -379,3 +379,54 @@ def test_concurrent_calls_from_python_threads(rng):
     for t, (ids, scores) in results.values():
         np.testing.assert_array_equal(ids, serial[t][0])
         np.testing.assert_array_equal(scores, serial[t][1])
+
+
+# ---- MatrixFactorization.compress ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def fitted_mf():
+    rng = np.random.default_rng(5)
+    R = sp.random(200, 400, density=0.05, format="csr", random_state=rng, dtype=np.float32)
+    R.data[:] = rng.integers(1, 6, R.nnz)
+    return turborec.MatrixFactorization(factors=20, epochs=3, seed=1, n_threads=1).fit(R)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "bf16", "fp16"])
+def test_mf_compress_recommend(fitted_mf, dtype):
+    model = fitted_mf
+    users = np.arange(model.n_users)
+    exact_ids, exact_scores = model.recommend(users, 10)
+    try:
+        ids, scores = model.compress(dtype).recommend(users, 10)
+        np.testing.assert_array_equal(ids, exact_ids)  # re-ranked: float32 results
+        np.testing.assert_allclose(scores, exact_scores, rtol=1e-5, atol=1e-5)
+        ids, scores = model.compress(dtype, rerank=False).recommend(users, 10)
+        recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, exact_ids)])
+        assert recall >= 0.95
+        seen = model.user_items_.tocsr()
+        assert all(not set(ids[u]) & set(seen.indices[seen.indptr[u]:seen.indptr[u + 1]]) for u in users)
+        # the quantized scores are those of topk_quantized on the model's own factors
+        codes = model.compression.codes(model._Q)
+        assert codes.dtype == dtype and codes.nbytes <= model._Q.nbytes // 2 + 4 * model.n_items
+        assert model.compress(dtype, candidates=15).compression.candidates == 15
+    finally:
+        model.compress(None)
+    assert model.compression is None
+    np.testing.assert_array_equal(model.recommend(users, 10)[0], exact_ids)
+
+
+def test_mf_compress_bad_arguments_and_refit(fitted_mf):
+    model = fitted_mf
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        model.compress("int4")
+    with pytest.raises(TypeError, match="rerank must be a bool"):
+        model.compress("int8", rerank="yes")
+    with pytest.raises(ValueError, match="candidates needs rerank=True"):
+        model.compress("int8", rerank=False, candidates=20)
+    try:
+        model.compress("int8")
+        first = model.compression.codes(model._Q)
+        assert model.compression.codes(model._Q) is first  # built once
+        assert model.compression.codes(model._Q.copy()) is not first  # a new Q (refit, load): rebuilt
+    finally:
+        model.compress(None)
