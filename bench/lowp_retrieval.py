@@ -12,6 +12,7 @@ recall@10: fraction of the exact float32 top-10 (turborec.topk_dot) returned. it
 contender keeps for the items (a re-rank also keeps the float32 factors).
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/lowp_retrieval.py [--quick] [--items N]
+        [--slow-users N]   # numpy and the peers on N users only, their time scaled to all users
 """
 
 from __future__ import annotations
@@ -72,7 +73,9 @@ def faiss_sq8(q, items, seen, k, threads):
 
 
 def run(quick: bool = False, threads: int = 0, repeats: int = 3, n_items: int = 50_000, n_users: int | None = None,
-        peers: bool = True) -> list[Row]:
+        peers: bool = True, slow_users: int | None = None) -> list[Row]:
+    """The rows. slow_users: the numpy baseline and the peers run on the first slow_users users only
+    and their time is scaled to all users (every contender's work is linear in the users)."""
     from threadpoolctl import threadpool_limits
 
     threads = turborec._threads.resolve_threads(threads)
@@ -89,14 +92,17 @@ def run(quick: bool = False, threads: int = 0, repeats: int = 3, n_items: int = 
     f32_mb = items.nbytes / 2**20
 
     with threadpool_limits(threads):
-        def measure(name, fn, item_mb, note="", reps=repeats, unit="GOP/s"):
+        def measure(name, fn, item_mb, note="", reps=repeats, unit="GOP/s", users=n):
             with PeakMemory() as mem:
                 t = timed(fn, repeats=reps)
-            row = Row(task, name, t.seconds, work, unit=unit, peak_bytes=mem.peak, note=note, threads=threads,
+            seconds = t.seconds * n / users
+            if users < n:
+                note = (note + "; " if note else "") + f"timed on {users:,} users, scaled to {n:,}"
+            row = Row(task, name, seconds, work, unit=unit, peak_bytes=mem.peak, note=note, threads=threads,
                       runs=t.runs)
             row.quality["item MB"] = round(item_mb, 1)
             rows.append(row)
-            print(f"  {name:<34} {t.seconds:8.3f} s  {row.rate:7.1f} {unit}  peak {mem.peak / 2**20:6.0f} MB", flush=True)
+            print(f"  {name:<34} {seconds:8.3f} s  {row.rate:7.1f} {unit}  peak {mem.peak / 2**20:6.0f} MB", flush=True)
             return t.result
 
         exact = measure("turborec.topk_dot float32",
@@ -114,19 +120,21 @@ def run(quick: bool = False, threads: int = 0, repeats: int = 3, n_items: int = 
                           codes[t].nbytes / 2**20 + f32_mb,
                           note=f"{turborec.topk_lowp.default_candidates(k)} candidates re-scored in float32")
             rows[-1].quality["recall@10"] = recall_at_k(ids, exact)
-        ids = measure("numpy float32 blocked", lambda: numpy_blocked(q, items, seen, k), f32_mb,
-                      reps=1 if not quick else repeats)
-        rows[-1].quality["recall@10"] = recall_at_k(ids, exact)
+        ns = min(n, slow_users or n)
+        qs, ss, es = q[:ns], seen[:ns], exact[:ns]
+        ids = measure("numpy float32 blocked", lambda: numpy_blocked(qs, items, ss, k), f32_mb,
+                      reps=1 if not quick else repeats, users=ns)
+        rows[-1].quality["recall@10"] = recall_at_k(ids, es)
         if peers and has("torch"):
-            ids = measure("torch bf16 matmul + topk", lambda: torch_bf16_topk(q, items, seen, k, threads),
-                          f32_mb / 2, note="blocks of 4096 users", reps=1 if not quick else repeats)
-            rows[-1].quality["recall@10"] = recall_at_k(ids, exact)
+            ids = measure("torch bf16 matmul + topk", lambda: torch_bf16_topk(qs, items, ss, k, threads),
+                          f32_mb / 2, note="blocks of 4096 users", reps=1 if not quick else repeats, users=ns)
+            rows[-1].quality["recall@10"] = recall_at_k(ids, es)
         elif peers:
             print("  torch not installed: skipped")
         if peers and has("faiss"):
-            ids = measure("faiss IndexScalarQuantizer 8-bit", lambda: faiss_sq8(q, items, seen, k, threads),
-                          m * d / 2**20, note="over-fetch k + max seen", reps=1)
-            rows[-1].quality["recall@10"] = recall_at_k(ids, exact)
+            ids = measure("faiss IndexScalarQuantizer 8-bit", lambda: faiss_sq8(qs, items, ss, k, threads),
+                          m * d / 2**20, note="over-fetch k + max seen", reps=1, users=ns)
+            rows[-1].quality["recall@10"] = recall_at_k(ids, es)
         elif peers:
             print("  faiss-cpu not installed: skipped")
     return rows
@@ -140,11 +148,12 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--no-peers", action="store_true", help="skip torch and faiss")
+    ap.add_argument("--slow-users", type=int, help="run numpy and the peers on this many users, time scaled")
     ap.add_argument("--json", type=Path, help="write rows here as JSON")
     args = ap.parse_args(argv)
     print(f"machine: {machine()}", flush=True)
     print({k: v for k, v in turborec.config().items() if k.startswith(("simd", "lowp"))}, flush=True)
-    rows = run(args.quick, args.threads, args.repeats, args.items, args.users, not args.no_peers)
+    rows = run(args.quick, args.threads, args.repeats, args.items, args.users, not args.no_peers, args.slow_users)
     print(markdown_table(rows, baseline="numpy float32 blocked"))
     print(versions("turborec", "numpy", "torch", "faiss"))
     if args.json:

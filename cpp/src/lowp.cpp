@@ -103,7 +103,7 @@ const LowpKernels& kernels_for_type(LowpType type) {
 }
 
 // Items padded to whole groups of this many (every level's tile width divides it).
-constexpr int64_t kLowpPadItems = 64;
+constexpr int64_t kLowpPadItems = 192;
 
 template <class T>
 struct Buffer {  // uninitialised-free, 64-byte aligned storage
@@ -255,8 +255,20 @@ void rerank_exact(const float* queries, int64_t n, const float* items, int64_t m
   for (int64_t i = 0; i < n * kc; ++i)
     if (candidates[i] >= m) throw std::invalid_argument("candidates: id out of range");
   const LowpKernels& K = kernels_for_type(LowpType::int8);
+  // Candidate rows are scattered over the item matrix (cache misses, not arithmetic, dominate):
+  // the rows of the next query are requested while the current one is scored.
+  auto prefetch_rows = [&](int64_t q) {
+    for (int c = 0; c < kc; ++c) {
+      const int32_t j = candidates[q * kc + c];
+      if (j < 0) continue;
+      const char* row = reinterpret_cast<const char*>(items + int64_t(j) * d);
+      for (int64_t off = 0; off < int64_t(d) * 4; off += 64) __builtin_prefetch(row + off);
+    }
+  };
   parallel_chunks(n, 256, n_threads, [&](int, int64_t b, int64_t e) {
+    prefetch_rows(b);
     for (int64_t q = b; q < e; ++q) {
+      if (q + 1 < e) prefetch_rows(q + 1);
       float* hv = out_scores + q * k;
       int32_t* hi = out_ids + q * k;
       heap_init(hv, hi, k);

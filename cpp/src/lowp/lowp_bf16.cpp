@@ -13,16 +13,16 @@ namespace lowp_bf16 {
 constexpr int kMR = 12;  // 12 x 32 tile: 24 float accumulators + 2 item vectors + 1 broadcast
 constexpr int kNRV = 2;
 
-inline uint32_t ge_mask16(const float* s, float t) {
-  return static_cast<uint32_t>(_mm512_cmp_ps_mask(_mm512_loadu_ps(s), _mm512_set1_ps(t), _CMP_NLT_UQ));
-}
+// Bits where !(s < t): the candidates worth a look (NaN too, which the driver reports).
+inline uint64_t ge_mask(__m512 s, __m512 t) { return static_cast<uint64_t>(_mm512_cmp_ps_mask(s, t, _CMP_NLT_UQ)); }
 
 // vdpbf16ps through asm, for the same register-allocation reason as vpdpbusd in lowp_vnni.cpp.
 inline void dpbf16(__m512& acc, __m512i a, __m512i b) {
   asm("vdpbf16ps %[b], %[a], %[acc]" : [acc] "+v"(acc) : [a] "v"(a), [b] "v"(b));
 }
 
-inline void bf16_tile(const uint16_t* qtile, int dsteps, const uint16_t* ip, const float* bias, float* tile) {
+inline void bf16_tile(const uint16_t* qtile, int dsteps, const uint16_t* ip, const float* bias, const float* thresh,
+                      float* tile, uint64_t* masks) {
   __m512 acc[kMR][kNRV];
 #pragma GCC unroll 32
   for (int r = 0; r < kMR; ++r)
@@ -43,11 +43,17 @@ inline void bf16_tile(const uint16_t* qtile, int dsteps, const uint16_t* ip, con
       for (int v = 0; v < kNRV; ++v) dpbf16(acc[r][v], a, b[v]);
     }
   }
+#pragma GCC unroll 32
+  for (int r = 0; r < kMR; ++r) masks[r] = 0;
 #pragma GCC unroll 4
   for (int v = 0; v < kNRV; ++v) {
     const __m512 bv = _mm512_loadu_ps(bias + v * 16);
 #pragma GCC unroll 32
-    for (int r = 0; r < kMR; ++r) _mm512_storeu_ps(tile + r * kNRV * 16 + v * 16, _mm512_add_ps(acc[r][v], bv));
+    for (int r = 0; r < kMR; ++r) {
+      const __m512 score = _mm512_add_ps(acc[r][v], bv);
+      _mm512_storeu_ps(tile + r * kNRV * 16 + v * 16, score);
+      masks[r] |= ge_mask(score, _mm512_set1_ps(thresh[r])) << (16 * v);
+    }
   }
 }
 

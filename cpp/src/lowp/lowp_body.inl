@@ -1,9 +1,10 @@
 // Generic driver of the low-precision top-k kernels, compiled once per level. Included inside
 // namespace turborec::lowp_<level> after that level defines:
 //   kMR (queries per tile), kNRV (16-item panels per tile), kQueryXor (byte XORed into int8 queries:
-//   0x80 turns signed into the unsigned operand vpdpbusd wants), ge_mask16(s, t) (bit i set where
-//   !(s[i] < t)), and, for each type it supports, int8_tile / bf16_tile filling a float tile
-//   [kMR][kNR] with final scores (bias included).
+//   0x80 turns signed into the unsigned operand vpdpbusd wants), and, for each type it supports,
+//   int8_tile / bf16_tile filling a float tile [kMR][kNR] with final scores (bias included) and, per
+//   row r, masks[r] with bit c set where !(tile[r][c] < thresh[r]) (the candidates worth a look,
+//   found while the scores are still in registers).
 // Raw pointers only, no allocation, nothing out of line from the standard library.
 
 #include "turborec/heap_impl.inl"
@@ -23,20 +24,19 @@ inline void lowp_copy_queries(const LowpArgs& a, int64_t row_bytes, uint8_t xor_
     for (int64_t b = 0; b < row_bytes; ++b) out[r * row_bytes + b] = (r < a.nq ? q[r * row_bytes + b] : 0) ^ xor_byte;
 }
 
-// Offers the valid scores of one tile to the heaps of its rows. The ids of a query only grow from
-// one call to the next, so its exclusion cursor only moves forward.
-inline bool lowp_offer(const LowpArgs& a, const float* tile, int64_t q0, int rows, int64_t id0, int64_t* cursor) {
+// Offers the candidates of one tile (masks from the tile function) to the heaps of its rows. The ids
+// of a query only grow from one call to the next, so its exclusion cursor only moves forward.
+inline bool lowp_offer(const LowpArgs& a, const float* tile, const uint64_t* masks, int64_t q0, int rows,
+                       int64_t id0, int64_t* cursor) {
   bool ok = true;
   const int valid = static_cast<int>(lowp_min(kNR, a.m - id0));
   const uint64_t valid_mask = valid >= 64 ? ~uint64_t(0) : ((uint64_t(1) << valid) - 1);
   for (int r = 0; r < rows; ++r) {
+    uint64_t mask = masks[r] & valid_mask;
+    if (!mask) continue;
     const int64_t q = q0 + r;
     float* hv = a.heap_vals + q * a.k;
     int32_t* hi = a.heap_ids + q * a.k;
-    const float t = hv[0];
-    uint64_t mask = 0;
-    for (int v = 0; v < kNRV; ++v) mask |= static_cast<uint64_t>(ge_mask16(tile + r * kNR + v * 16, t)) << (v * 16);
-    mask &= valid_mask;
     while (mask) {
       const int c = __builtin_ctzll(mask);
       mask &= mask - 1;
@@ -56,7 +56,8 @@ inline bool lowp_offer(const LowpArgs& a, const float* tile, int64_t q0, int row
   return ok;
 }
 
-// Streams L2-sized blocks of item panels past every query tile; tile_fn(qtile, qt, group, tile).
+// Streams L2-sized blocks of item panels past every query tile;
+// tile_fn(qtile, qt, group, thresholds, tile, masks).
 template <class TileFn>
 bool lowp_drive(const LowpArgs& a, int64_t row_bytes, int64_t group_bytes, uint8_t xor_byte, TileFn tile_fn) {
   uint8_t* qbuf = static_cast<uint8_t*>(a.scratch);
@@ -69,14 +70,18 @@ bool lowp_drive(const LowpArgs& a, int64_t row_bytes, int64_t group_bytes, uint8
   if (block < 1) block = 1;
   bool ok = true;
   alignas(64) float tile[kMR * kNR];
+  uint64_t masks[kMR];
+  float thresh[kMR];
   for (int64_t gb = 0; gb < n_groups; gb += block) {
     const int64_t ge = lowp_min(n_groups, gb + block);
     for (int64_t qt = 0; qt < n_qtiles; ++qt) {
       const int rows = static_cast<int>(lowp_min(kMR, a.nq - qt * kMR));
       const uint8_t* qtile = qbuf + qt * kMR * row_bytes;
       for (int64_t g = gb; g < ge; ++g) {
-        tile_fn(qtile, qt, g, tile);
-        ok &= lowp_offer(a, tile, qt * kMR, rows, g * kNR, cursor);
+        // The heaps' current worst scores; padding rows take +inf and never offer anything.
+        for (int r = 0; r < kMR; ++r) thresh[r] = r < rows ? a.heap_vals[(qt * kMR + r) * a.k] : __builtin_inff();
+        tile_fn(qtile, qt, g, thresh, tile, masks);
+        ok &= lowp_offer(a, tile, masks, qt * kMR, rows, g * kNR, cursor);
       }
     }
   }
@@ -88,12 +93,13 @@ bool topk_int8(const LowpArgs& a) {
   const int64_t row_bytes = int64_t(a.dsteps) * 4;
   const int64_t panel_bytes = row_bytes * kLowpPanel;
   const int8_t* packed = static_cast<const int8_t*>(a.packed);
-  return lowp_drive(a, row_bytes, panel_bytes * kNRV, kQueryXor, [&](const uint8_t* qtile, int64_t qt, int64_t g, float* tile) {
+  return lowp_drive(a, row_bytes, panel_bytes * kNRV, kQueryXor, [&](const uint8_t* qtile, int64_t qt, int64_t g, const float* thresh, float* tile,
+                                                                   uint64_t* masks) {
     float qs[kMR];
     for (int r = 0; r < kMR; ++r) qs[r] = qt * kMR + r < a.nq ? a.query_scale[qt * kMR + r] : 0.0f;
     const int64_t j0 = g * kNR;
     int8_tile(qtile, a.dsteps, qs, packed + g * kNRV * panel_bytes, a.item_sum + j0, a.item_scale + j0, a.bias + j0,
-              tile);
+              thresh, tile, masks);
   });
 }
 #endif
@@ -103,9 +109,11 @@ bool topk_bf16(const LowpArgs& a) {
   const int64_t row_bytes = int64_t(a.dsteps) * 4;  // two bf16 per step
   const int64_t panel_bytes = row_bytes * kLowpPanel;
   const uint8_t* packed = static_cast<const uint8_t*>(a.packed);
-  return lowp_drive(a, row_bytes, panel_bytes * kNRV, 0, [&](const uint8_t* qtile, int64_t, int64_t g, float* tile) {
+  return lowp_drive(a, row_bytes, panel_bytes * kNRV, 0, [&](const uint8_t* qtile, int64_t, int64_t g, const float* thresh, float* tile,
+                                                         uint64_t* masks) {
     bf16_tile(reinterpret_cast<const uint16_t*>(qtile), a.dsteps,
-              reinterpret_cast<const uint16_t*>(packed + g * kNRV * panel_bytes), a.bias + g * kNR, tile);
+              reinterpret_cast<const uint16_t*>(packed + g * kNRV * panel_bytes), a.bias + g * kNR, thresh, tile,
+              masks);
   });
 }
 #endif

@@ -13,10 +13,13 @@ constexpr int kNRV = 1;
 constexpr uint8_t kQueryXor = 0;  // signed x signed: no offset, no correction
 constexpr int kNRs = kNRV * kLowpPanel;
 
-inline uint32_t ge_mask16(const float* s, float t) {
-  uint32_t m = 0;
-  for (int i = 0; i < 16; ++i) m |= static_cast<uint32_t>(!(s[i] < t)) << i;
-  return m;
+// Bit c of masks[r] set where !(tile[r][c] < thresh[r]).
+inline void tile_masks(const float* tile, const float* thresh, uint64_t* masks) {
+  for (int r = 0; r < kMR; ++r) {
+    uint64_t m = 0;
+    for (int c = 0; c < kNRs; ++c) m |= static_cast<uint64_t>(!(tile[r * kNRs + c] < thresh[r])) << c;
+    masks[r] = m;
+  }
 }
 
 inline float bf16_to_float(uint16_t h) {
@@ -28,7 +31,7 @@ inline float bf16_to_float(uint16_t h) {
 
 // Integer dot products, then score = float(acc) * (qscale * iscale) + bias.
 inline void int8_tile(const uint8_t* qtile, int dsteps, const float* qs, const int8_t* ip, const int32_t*,
-                      const float* iscale, const float* bias, float* tile) {
+                      const float* iscale, const float* bias, const float* thresh, float* tile, uint64_t* masks) {
   int32_t acc[kMR][kNRs] = {};
   const int64_t row_bytes = int64_t(dsteps) * 4;
   for (int t = 0; t < dsteps; ++t)
@@ -45,10 +48,12 @@ inline void int8_tile(const uint8_t* qtile, int dsteps, const float* qs, const i
       const float scale = qs[r] * iscale[c];
       tile[r * kNRs + c] = static_cast<float>(acc[r][c]) * scale + bias[c];
     }
+  tile_masks(tile, thresh, masks);
 }
 
 // bf16 products are exact in float32; they are added pair by pair, like vdpbf16ps.
-inline void bf16_tile(const uint16_t* qtile, int dsteps, const uint16_t* ip, const float* bias, float* tile) {
+inline void bf16_tile(const uint16_t* qtile, int dsteps, const uint16_t* ip, const float* bias, const float* thresh,
+                      float* tile, uint64_t* masks) {
   float acc[kMR][kNRs] = {};
   const int64_t row = int64_t(dsteps) * 2;
   for (int t = 0; t < dsteps; ++t)
@@ -65,6 +70,7 @@ inline void bf16_tile(const uint16_t* qtile, int dsteps, const uint16_t* ip, con
     }
   for (int r = 0; r < kMR; ++r)
     for (int c = 0; c < kNRs; ++c) tile[r * kNRs + c] = acc[r][c] + bias[c];
+  tile_masks(tile, thresh, masks);
 }
 
 float dot_f32(const float* a, const float* b, int n) {

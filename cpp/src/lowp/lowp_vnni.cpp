@@ -13,13 +13,12 @@
 namespace turborec {
 namespace lowp_vnni {
 
-constexpr int kMR = 12;  // 12 x 32 tile: 24 int32 accumulators + 2 item vectors + 1 broadcast
-constexpr int kNRV = 2;
+constexpr int kMR = 8;  // 8 x 48 tile: 24 int32 accumulators + 3 item vectors + 1 broadcast
+constexpr int kNRV = 3;
 constexpr uint8_t kQueryXor = 0x80;
 
-inline uint32_t ge_mask16(const float* s, float t) {
-  return static_cast<uint32_t>(_mm512_cmp_ps_mask(_mm512_loadu_ps(s), _mm512_set1_ps(t), _CMP_NLT_UQ));
-}
+// Bits where !(s < t): the candidates worth a look (NaN too, which the driver reports).
+inline uint64_t ge_mask(__m512 s, __m512 t) { return static_cast<uint64_t>(_mm512_cmp_ps_mask(s, t, _CMP_NLT_UQ)); }
 
 // vpdpbusd through asm: GCC 12 treats the intrinsic's tied accumulator badly (a register copy and a
 // stack store per instruction, measured 3x slower); the asm keeps all 24 accumulators in registers.
@@ -28,7 +27,7 @@ inline void dpbusd(__m512i& acc, __m512i a_u8, __m512i b_s8) {
 }
 
 inline void int8_tile(const uint8_t* qtile, int dsteps, const float* qs, const int8_t* ip, const int32_t* isum,
-                      const float* iscale, const float* bias, float* tile) {
+                      const float* iscale, const float* bias, const float* thresh, float* tile, uint64_t* masks) {
   // The accumulators start at the correction -128 * sum(i) instead of zero: one subtraction less
   // per score vector in the epilogue, which is what limits this kernel at small d.
   __m512i acc[kMR][kNRV];
@@ -53,6 +52,8 @@ inline void int8_tile(const uint8_t* qtile, int dsteps, const float* qs, const i
       for (int v = 0; v < kNRV; ++v) dpbusd(acc[r][v], a, b[v]);
     }
   }
+#pragma GCC unroll 32
+  for (int r = 0; r < kMR; ++r) masks[r] = 0;
 #pragma GCC unroll 4
   for (int v = 0; v < kNRV; ++v) {
     const __m512 isc = _mm512_loadu_ps(iscale + v * 16);
@@ -61,7 +62,9 @@ inline void int8_tile(const uint8_t* qtile, int dsteps, const float* qs, const i
     for (int r = 0; r < kMR; ++r) {
       const __m512 s = _mm512_cvtepi32_ps(acc[r][v]);
       const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(qs[r]), isc);
-      _mm512_storeu_ps(tile + r * kNRV * 16 + v * 16, _mm512_add_ps(_mm512_mul_ps(s, scale), bv));
+      const __m512 score = _mm512_add_ps(_mm512_mul_ps(s, scale), bv);
+      _mm512_storeu_ps(tile + r * kNRV * 16 + v * 16, score);
+      masks[r] |= ge_mask(score, _mm512_set1_ps(thresh[r])) << (16 * v);
     }
   }
 }
