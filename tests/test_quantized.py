@@ -430,3 +430,49 @@ def test_mf_compress_bad_arguments_and_refit(fitted_mf):
         assert model.compression.codes(model._Q.copy()) is not first  # a new Q (refit, load): rebuilt
     finally:
         model.compress(None)
+
+
+@pytest.mark.parametrize("dtype, ratio", [("int8", 4), ("bf16", 2), ("fp16", 2)])
+def test_mf_compressed_save_is_smaller_and_loads_back(fitted_mf, tmp_path, dtype, ratio):
+    model = fitted_mf
+    users = np.arange(model.n_users)
+    plain, small = tmp_path / "plain.npz", tmp_path / "small.npz"
+    model.save(plain)
+    try:
+        model.compress(dtype, rerank=False)
+        before = model.recommend(users, 10)
+        model.save(small)
+    finally:
+        model.compress(None)
+    factor_bytes = model._P.nbytes + model._Q.nbytes
+    scales = 4 * (model.n_users + model.n_items) if dtype == "int8" else 0
+    headers = 4 * 256  # two more zip members with their .npy headers
+    saved = plain.stat().st_size - small.stat().st_size
+    assert saved >= factor_bytes * (1 - 1 / ratio) - scales - headers  # the factor matrices shrank by ratio
+    loaded = turborec.load(small)
+    assert loaded.compression is not None and loaded.compression.dtype == dtype
+    codes = turborec.QuantizedFactors(model._Q, dtype)
+    np.testing.assert_array_equal(loaded._Q, codes.dequantize())  # the factors are the codes' values
+    np.testing.assert_array_equal(loaded.compression.codes(loaded._Q).data, codes.data)  # codes reused
+    after = loaded.recommend(users, 10)  # re-ranked on the dequantized factors by default
+    agree = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(before[0], after[0])])
+    assert agree >= 0.95
+    np.testing.assert_allclose(loaded.predict(users[:50], users[:50] % model.n_items),
+                               model.predict(users[:50], users[:50] % model.n_items), atol=0.05)
+    assert turborec.load(plain).compression is None
+
+
+def test_corrupt_quantized_member_is_rejected(fitted_mf, tmp_path):
+    model = fitted_mf
+    path = tmp_path / "m.npz"
+    try:
+        model.compress("int8").save(path)
+    finally:
+        model.compress(None)
+    with np.load(path) as npz:
+        members = {k: npz[k] for k in npz.files}
+    members["_Q.scale"] = np.full_like(members["_Q.scale"], np.nan)
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, **members)
+    with pytest.raises(ValueError, match="is inconsistent: '_Q'"):
+        turborec.load(bad)

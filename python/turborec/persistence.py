@@ -27,8 +27,11 @@ per-member CRC-32 detects corruption. The members are
     ``attributes``        fitted attribute name -> how it is stored: ``{"kind": "array"}`` (member
                           of that name), ``{"kind": "csr", "shape": [n, m]}`` (members
                           ``NAME.data``, ``NAME.indices``, ``NAME.indptr``), ``{"kind":
-                          "numpy_scalar"}`` (0-d member) or ``{"kind": "json", "value": ...}``
-                          (plain Python values such as floats, tuples and the MF ``history_``)
+                          "numpy_scalar"}`` (0-d member), ``{"kind": "json", "value": ...}``
+                          (plain Python values such as floats, tuples and the MF ``history_``) or
+                          ``{"kind": "quantized", "dtype": "int8"}`` (a :class:`turborec.QuantizedFactors`:
+                          members ``NAME.data`` and, for int8, ``NAME.scale``; what a compressed
+                          model saves instead of its float32 factors)
     ``ids``               ``user_ids_`` / ``item_ids_`` (raw ids of rows and columns):
                           ``{"kind": "none"}`` (fitted on a bare matrix), ``{"kind": "array"}``
                           (numeric ids, member of that name), ``{"kind": "str"}`` (strings,
@@ -57,6 +60,8 @@ import zlib
 
 import numpy as np
 import scipy.sparse as sp
+
+from .quantized import QuantizedFactors
 
 FORMAT_NAME = "turborec-model"
 FORMAT_VERSION = 1
@@ -130,10 +135,16 @@ def _state(model) -> tuple[dict, dict]:
     """(attributes metadata, arrays) for the model's fitted state."""
     arrays: dict[str, np.ndarray] = {}
     attributes: dict[str, dict] = {}
+    saved_value = getattr(model, "_saved_value", None)  # a model may store an attribute differently
     for name in ("user_items_",) + tuple(model._saved_attributes):
-        value = getattr(model, name)
+        value = saved_value(name) if saved_value else getattr(model, name)
         what = f"{type(model).__name__}.{name}"
-        if sp.issparse(value):
+        if isinstance(value, QuantizedFactors):
+            arrays[f"{name}.data"] = _check_array(value.data, what)
+            if value.scale is not None:
+                arrays[f"{name}.scale"] = _check_array(value.scale, what)
+            attributes[name] = {"kind": "quantized", "dtype": value.dtype}
+        elif sp.issparse(value):
             csr = value if value.format == "csr" else value.tocsr()
             for part in ("data", "indices", "indptr"):
                 arrays[f"{name}.{part}"] = _check_array(getattr(csr, part), what)
@@ -322,6 +333,16 @@ def _csr(path, name, spec, arrays):
     return m
 
 
+def _quantized(path, name, spec, arrays):
+    data, scale = arrays.get(f"{name}.data"), arrays.get(f"{name}.scale")
+    if data is None:
+        raise ValueError(f"{path!r} is incomplete: missing array {name + '.data'!r}")
+    try:
+        return QuantizedFactors.from_parts(spec.get("dtype"), data, scale)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path!r} is inconsistent: {name!r}: {e}") from None
+
+
 def load(path):
     """Load a model written by ``model.save(path)``.
 
@@ -371,7 +392,9 @@ def load(path):
         parts = [f"{attr}.{p}" for p in ("data", "indices", "indptr")] if kind == "csr" else [attr]
         if kind in ("csr", "array", "numpy_scalar") and any(p not in listed for p in parts):
             raise ValueError(f"{path!r} is incomplete: missing array(s) for {attr!r}")
-        if kind == "csr":
+        if kind == "quantized":
+            value = _quantized(path, attr, spec, arrays)
+        elif kind == "csr":
             value = _csr(path, attr, spec, arrays)
         elif kind == "array":
             value = arrays[attr]

@@ -36,6 +36,10 @@ class CompressedItems:
             self._codes = (Q, codes)
         return codes
 
+    def adopt(self, codes: QuantizedFactors, Q) -> None:
+        """Use codes (read from a file) as those of Q, instead of quantizing Q again."""
+        self._codes = (Q, codes)
+
     def topk(self, queries, Q, k, *, exclude, item_bias, n_threads):
         candidates = None
         if self.rerank and self.candidates is not None:
