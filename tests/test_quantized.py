@@ -476,3 +476,15 @@ def test_corrupt_quantized_member_is_rejected(fitted_mf, tmp_path):
     np.savez(bad, **members)
     with pytest.raises(ValueError, match="is inconsistent: '_Q'"):
         turborec.load(bad)
+
+
+def test_readme_compressed_example_runs():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "topk_quantized" in b)
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    assert namespace["ids"].shape == (2000, 10)
+    assert namespace["codes"].nbytes <= namespace["item_factors"].nbytes // 4 + 4 * 20_000
