@@ -38,6 +38,11 @@ def recall_at_k(ids: np.ndarray, exact: np.ndarray, sample: int = 5000) -> float
     return float(np.mean([np.intersect1d(ids[r], exact[r]).size / k for r in rows]))
 
 
+def cell_block(m: int) -> int:
+    """Users per block so that a block's score matrix stays at 2^25 cells (128 MB in float32)."""
+    return max(1, min(4096, 2**25 // m))
+
+
 def torch_bf16_topk(q, items, seen, k, threads, block=4096):
     """PyTorch CPU: bf16 matmul (oneDNN) per block of users, seen items set to -inf, torch.topk."""
     import torch
@@ -122,12 +127,13 @@ def run(quick: bool = False, threads: int = 0, repeats: int = 3, n_items: int = 
             rows[-1].quality["recall@10"] = recall_at_k(ids, exact)
         ns = min(n, slow_users or n)
         qs, ss, es = q[:ns], seen[:ns], exact[:ns]
-        ids = measure("numpy float32 blocked", lambda: numpy_blocked(qs, items, ss, k), f32_mb,
+        ids = measure("numpy float32 blocked", lambda: numpy_blocked(qs, items, ss, k, block=cell_block(m)), f32_mb,
                       reps=1 if not quick else repeats, users=ns)
         rows[-1].quality["recall@10"] = recall_at_k(ids, es)
         if peers and has("torch"):
-            ids = measure("torch bf16 matmul + topk", lambda: torch_bf16_topk(qs, items, ss, k, threads),
-                          f32_mb / 2, note="blocks of 4096 users", reps=1 if not quick else repeats, users=ns)
+            ids = measure("torch bf16 matmul + topk",
+                          lambda: torch_bf16_topk(qs, items, ss, k, threads, block=cell_block(m)),
+                          f32_mb / 2, note=f"blocks of {cell_block(m)} users", reps=1 if not quick else repeats, users=ns)
             rows[-1].quality["recall@10"] = recall_at_k(ids, es)
         elif peers:
             print("  torch not installed: skipped")

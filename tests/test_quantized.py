@@ -486,5 +486,5 @@ def test_readme_compressed_example_runs():
     block = next(b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "topk_quantized" in b)
     namespace: dict = {}
     exec(compile(block, "README.md", "exec"), namespace)
-    assert namespace["ids"].shape == (2000, 10)
-    assert namespace["codes"].nbytes <= namespace["item_factors"].nbytes // 4 + 4 * 20_000
+    assert namespace["ids"].shape == (1000, 10)
+    assert namespace["codes"].nbytes <= namespace["item_factors"].nbytes // 4 + 4 * 10_000
