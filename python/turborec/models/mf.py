@@ -15,6 +15,8 @@ from .._validation import as_csr, as_float32_array, check_ids
 from ..data import Interactions
 from ._rows import ReplacedRows
 from .base import Recommender, rows_from_pairs
+from ..quantized import QuantizedFactors
+from ._compressed import CompressedItems, Compression
 
 LOSSES = ("squared", "bpr")
 SCHEDULES = ("adagrad", "constant", "decay")
@@ -83,6 +85,7 @@ class _Live:
     items: object  # PackedItems of Q[:, :factors] + item bias, for recommend
     unit_items: object  # PackedItems of the unit-length item vectors, for similar_items
     state: object  # the arrays above as the kernels take them (SgdStateArrays), for predict
+    compressed: CompressedItems | None = None  # compress(): the item codes recommend retrieves on
 
 
 class EarlyStopping:
@@ -247,11 +250,19 @@ class MatrixFactorization(Recommender):
         self._resolved()
 
     def _saved_state(self, live):
-        return {"user_items_": live.seen.matrix(), "_P": live.P[live.slot], "_Q": live.Q,
-                "_user_meta": live.user_meta[live.slot], "_item_meta": live.item_meta,
-                "global_mean_": self.global_mean_, "rating_range_": self.rating_range_, "seed_": self.seed_,
-                "grid_": self.grid_, "history_": self.history_, "_lr": self._lr, "_reg": self._reg,
-                "_reg_bias": self._reg_bias}
+        state = {"user_items_": live.seen.matrix(), "_P": live.P[live.slot], "_Q": live.Q,
+                 "_user_meta": live.user_meta[live.slot], "_item_meta": live.item_meta,
+                 "global_mean_": self.global_mean_, "rating_range_": self.rating_range_, "seed_": self.seed_,
+                 "grid_": self.grid_, "history_": self.history_, "_lr": self._lr, "_reg": self._reg,
+                 "_reg_bias": self._reg_bias}
+        if live.compressed is not None:
+            # A compressed model saves its factors compressed (files 4x / 2x smaller): the item codes
+            # in force, and the user vectors quantized the same way; loading decodes them.
+            d = int(self.factors)
+            setting = live.compressed.setting
+            state.update(_Q=live.compressed.codes, _P=QuantizedFactors(live.P[live.slot, :d], setting.dtype),
+                         compression_=setting.to_json())
+        return state
 
     def _from_saved(self, state):
         for name in ("global_mean_", "rating_range_", "seed_", "grid_", "history_", "_lr", "_reg", "_reg_bias"):
@@ -265,6 +276,10 @@ class MatrixFactorization(Recommender):
             self.best_score_ = float(scores[self.best_epoch_])
         R = state["user_items_"]
         n_users, n_items = R.shape
+        self._compression, codes = None, None
+        if "compression_" in state:
+            state = self._decode_compressed(state, R.shape)
+            codes = state["_Q_codes"]
         d = int(self.factors)
         dpad = -(-d // _PAD) * _PAD
         for name, shape in (("_P", (n_users, dpad)), ("_Q", (n_items, dpad)),
@@ -272,12 +287,13 @@ class MatrixFactorization(Recommender):
             a = state[name]
             if a.shape != shape or a.dtype != np.float32 or not a.flags.c_contiguous:
                 raise ValueError(f"{name} is a {a.dtype} array of shape {a.shape}, expected float32 {shape}")
-        self._publish_fitted(R, state["_P"], state["_Q"], state["_user_meta"], state["_item_meta"])
+        self._publish_fitted(R, state["_P"], state["_Q"], state["_user_meta"], state["_item_meta"], codes)
 
     # ---- training ---------------------------------------------------------------------------
 
     _saved_attributes = ("_P", "_Q", "_user_meta", "_item_meta", "global_mean_", "rating_range_", "seed_", "grid_",
                          "history_", "_lr", "_reg", "_reg_bias")
+    _optional_attributes = ("compression_",)  # saved by a compressed model: P / Q are then codes
 
     def fit(self, R, *, validation=None, callbacks: Sequence[Callable] | None = None):
         """Train on R: a CSR users x items matrix (or any sparse format), an Interactions, or a
@@ -380,8 +396,9 @@ class MatrixFactorization(Recommender):
         del self._training
         self._publish_fitted(R, P, Q, user_meta, item_meta)
 
-    def _publish_fitted(self, R, P, Q, user_meta, item_meta):
-        """Build the operands recommend and similar_items reuse, then publish the live state."""
+    def _publish_fitted(self, R, P, Q, user_meta, item_meta, codes=None):
+        """Build the operands recommend and similar_items reuse, then publish the live state.
+        codes: the compressed item codes read from a file (else built from Q when compress() is set)."""
         d = int(self.factors)
         items = np.ascontiguousarray(Q[:, :d])
         bias = np.ascontiguousarray(item_meta[:, 0]) if self.biased else None
@@ -390,7 +407,8 @@ class MatrixFactorization(Recommender):
                             items=_kernels.pack_items(items, item_bias=bias, n_threads=self._n_threads),
                             unit_items=_kernels.pack_items(_unit_rows(items), item_bias=None,
                                                            n_threads=self._n_threads),
-                            state=_kernels.sgd_state(P, Q, user_meta, item_meta)))
+                            state=_kernels.sgd_state(P, Q, user_meta, item_meta),
+                            compressed=self._compressed_items(Q, item_meta, codes)))
 
     # EarlyStopping's hooks: copies of the arrays being trained, and putting them back.
     def _snapshot(self):
@@ -444,6 +462,8 @@ class MatrixFactorization(Recommender):
         queries = live.P[live.slot[users], :d]
         if candidates is None:  # the serving path: cached panels, exclusion rows straight to the wire
             exclude = live.seen.pattern_wire(users) if exclude_seen else None
+            if live.compressed is not None:
+                return live.compressed.topk(queries, k, exclude=exclude, n_threads=self._n_threads)
             return _kernels.topk_dot(queries, items=live.items, k=k, exclude=exclude, n_threads=self._n_threads)
         exclude = live.seen.rows(users) if exclude_seen else None
         # Restricted candidates: pack just those items for this call.
@@ -458,6 +478,61 @@ class MatrixFactorization(Recommender):
             sub_exclude.sort_indices()
         ids, scores = _kernels.topk_dot(queries, items=packed, k=k, exclude=sub_exclude, n_threads=self._n_threads)
         return np.where(ids >= 0, allowed[np.maximum(ids, 0)], -1).astype(np.int32), scores
+
+    def compress(self, dtype="int8", *, rerank=True, candidates=None):
+        """Retrieve on compressed item factors from now on in :meth:`recommend` (None: float32 again).
+
+        dtype: "int8" (AVX-512 VNNI), "bf16" (AVX512-BF16) or "fp16" (storage only), see
+        :func:`turborec.topk_quantized`. rerank (default True) re-scores ``candidates`` per user in
+        float32 against the exact factors, so results match float32 retrieval (recall@10 ~1.0 on
+        random data); rerank=False returns the low-precision ranking and scores. A fitted model
+        builds the codes now and publishes them with its state; a later fit builds them again.
+        Restricting ``items=`` uses the float32 path. Returns self.
+        """
+        setting = None if dtype is None else Compression(dtype, rerank, candidates)
+        self._compression = setting
+        live = getattr(self, "_live", None)
+        if live is not None:
+            self._publish(replace(live, compressed=self._compressed_items(live.Q, live.item_meta)))
+        return self
+
+    @property
+    def compression(self) -> Compression | None:
+        """The compressed-retrieval setting of :meth:`compress` (dtype, rerank, candidates), or None."""
+        return getattr(self, "_compression", None)
+
+    def _compressed_items(self, Q, item_meta, codes=None) -> CompressedItems | None:
+        setting = getattr(self, "_compression", None)
+        if setting is None:
+            return None
+        bias = np.ascontiguousarray(item_meta[:, 0]) if self.biased else None
+        return CompressedItems.build(setting, Q[:, : int(self.factors)], bias, n_threads=self._n_threads,
+                                     codes=codes)
+
+    def _decode_compressed(self, state, shape):
+        """A saved compressed model: its setting, and P / Q decoded into padded float32 tables
+        (the item codes are kept as they were saved, under "_Q_codes")."""
+        spec = state["compression_"]
+        if not isinstance(spec, dict):
+            raise ValueError(f"compression_ must be a JSON object, got {type(spec).__name__}")
+        try:
+            self._compression = Compression(spec.get("dtype"), spec.get("rerank", True), spec.get("candidates"))
+        except TypeError as e:
+            raise ValueError(f"compression_: {e}") from None
+        d = int(self.factors)
+        dpad = -(-d // _PAD) * _PAD
+        state = dict(state)
+        for name, n in (("_P", shape[0]), ("_Q", shape[1])):
+            codes = state[name]
+            if not isinstance(codes, QuantizedFactors) or codes.dtype != self._compression.dtype:
+                raise ValueError(f"{name} must be {self._compression.dtype} codes in a compressed model file")
+            if codes.shape != (n, d):
+                raise ValueError(f"{name} codes have shape {codes.shape}, expected {(n, d)}")
+            table = _aligned_zeros((n, dpad))
+            table[:, :d] = codes.dequantize()
+            state[name] = table
+        state["_Q_codes"] = codes
+        return state
 
     def _cosine_neighbours(self, queries, packed, rows, k):
         self_pairs = sp.csr_matrix((np.ones(rows.size, np.float32), (np.arange(rows.size), rows)),
