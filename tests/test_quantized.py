@@ -7,6 +7,8 @@ inputs whose sums are exact (small integers), within a rounding bound otherwise.
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -510,3 +512,37 @@ def test_readme_compressed_example_runs():
     exec(compile(block, "README.md", "exec"), namespace)
     assert namespace["ids"].shape == (1000, 10)
     assert namespace["codes"].nbytes <= namespace["item_factors"].nbytes // 4 + 4 * 10_000
+
+
+def test_compressed_file_with_a_wrong_setting_or_shape_is_rejected(fitted_mf, tmp_path):
+    import json
+
+    model = fitted_mf
+    try:
+        blob = model.compress("int8").to_bytes()
+    finally:
+        model.compress(None)
+    with np.load(io.BytesIO(blob)) as npz:
+        members = {k: npz[k] for k in npz.files}
+    meta = json.loads(bytes(members["__metadata__"]))
+
+    def rewritten(change):
+        m = json.loads(json.dumps(meta))
+        change(m)
+        out = io.BytesIO()
+        np.savez(out, **dict(members, __metadata__=np.frombuffer(json.dumps(m).encode(), np.uint8)))
+        return out.getvalue()
+
+    def wrong_dtype(m):
+        m["attributes"]["compression_"]["value"]["dtype"] = "bf16"
+
+    def not_a_dict(m):
+        m["attributes"]["compression_"]["value"] = 3
+
+    for change, message in ((wrong_dtype, "must be bf16 codes"), (not_a_dict, "compression_ must be a JSON object")):
+        with pytest.raises(ValueError, match=message):
+            turborec.load(rewritten(change))
+    loaded = turborec.load(blob)  # the untouched file loads, compressed, and folds users in keeping its codes
+    codes = loaded._live.compressed.codes
+    loaded.partial_fit_users([0], sp.csr_matrix(np.eye(1, model.n_items, 3, dtype=np.float32)))
+    assert loaded._live.compressed.codes is codes
