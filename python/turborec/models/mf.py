@@ -14,6 +14,7 @@ from .. import _kernels
 from .._validation import as_csr, as_float32_array, check_ids
 from ..data import Interactions
 from ._rows import ReplacedRows
+from ._dense import cosine_neighbours, recommend_dense, unit_rows
 from .base import Recommender, rows_from_pairs
 from ..quantized import QuantizedFactors
 from ._compressed import CompressedItems, Compression
@@ -405,7 +406,7 @@ class MatrixFactorization(Recommender):
         self._publish(_Live(seen=ReplacedRows(R), P=P, user_meta=user_meta, slot=np.arange(P.shape[0], dtype=np.int64),
                             used=P.shape[0], Q=Q, item_meta=item_meta,
                             items=_kernels.pack_items(items, item_bias=bias, n_threads=self._n_threads),
-                            unit_items=_kernels.pack_items(_unit_rows(items), item_bias=None,
+                            unit_items=_kernels.pack_items(unit_rows(items), item_bias=None,
                                                            n_threads=self._n_threads),
                             state=_kernels.sgd_state(P, Q, user_meta, item_meta),
                             compressed=self._compressed_items(Q, item_meta, codes)))
@@ -459,25 +460,12 @@ class MatrixFactorization(Recommender):
 
     def _recommend(self, live, users, k, exclude_seen, candidates):
         d = int(self.factors)
-        queries = live.P[live.slot[users], :d]
-        if candidates is None:  # the serving path: cached panels, exclusion rows straight to the wire
+        if candidates is None and live.compressed is not None:  # serving on the compressed item codes
             exclude = live.seen.pattern_wire(users) if exclude_seen else None
-            if live.compressed is not None:
-                return live.compressed.topk(queries, k, exclude=exclude, n_threads=self._n_threads)
-            return _kernels.topk_dot(queries, items=live.items, k=k, exclude=exclude, n_threads=self._n_threads)
-        exclude = live.seen.rows(users) if exclude_seen else None
-        # Restricted candidates: pack just those items for this call.
-        allowed = np.flatnonzero(candidates)
-        if allowed.size == 0:
-            return (np.full((users.size, k), -1, np.int32), np.full((users.size, k), -np.inf, np.float32))
-        bias = np.ascontiguousarray(live.item_meta[allowed, 0]) if self.biased else None
-        packed = _kernels.pack_items(np.ascontiguousarray(live.Q[allowed, :d]), item_bias=bias,
-                                     n_threads=self._n_threads)
-        sub_exclude = exclude[:, allowed] if exclude is not None else None
-        if sub_exclude is not None:
-            sub_exclude.sort_indices()
-        ids, scores = _kernels.topk_dot(queries, items=packed, k=k, exclude=sub_exclude, n_threads=self._n_threads)
-        return np.where(ids >= 0, allowed[np.maximum(ids, 0)], -1).astype(np.int32), scores
+            return live.compressed.topk(live.P[live.slot[users], :d], k, exclude=exclude, n_threads=self._n_threads)
+        bias = live.item_meta[:, 0] if self.biased else None
+        return recommend_dense(live.P[live.slot[users], :d], live.items, live.seen, users, k, exclude_seen, candidates,
+                               live.Q[:, :d], bias, self._n_threads)
 
     def compress(self, dtype="int8", *, rerank=True, candidates=None):
         """Retrieve on compressed item factors from now on in :meth:`recommend` (None: float32 again).
@@ -534,19 +522,14 @@ class MatrixFactorization(Recommender):
         state["_Q_codes"] = codes
         return state
 
-    def _cosine_neighbours(self, queries, packed, rows, k):
-        self_pairs = sp.csr_matrix((np.ones(rows.size, np.float32), (np.arange(rows.size), rows)),
-                                   shape=(rows.size, packed.n_items))
-        return _kernels.topk_dot(queries, items=packed, k=k, exclude=self_pairs, n_threads=self._n_threads)
-
     def _similar_items(self, live, items, k):
-        unit = _unit_rows(np.ascontiguousarray(live.Q[items, : int(self.factors)]))
-        return self._cosine_neighbours(unit, live.unit_items, items, k)
+        unit = unit_rows(np.ascontiguousarray(live.Q[items, : int(self.factors)]))
+        return cosine_neighbours(unit, live.unit_items, items, k, self._n_threads)
 
     def _similar_users(self, live, users, k):
-        unit = _unit_rows(live.P[live.slot, : int(self.factors)])
+        unit = unit_rows(live.P[live.slot, : int(self.factors)])
         packed = _kernels.pack_items(unit, item_bias=None, n_threads=self._n_threads)
-        return self._cosine_neighbours(np.ascontiguousarray(unit[users]), packed, users, k)
+        return cosine_neighbours(np.ascontiguousarray(unit[users]), packed, users, k, self._n_threads)
 
     @property
     def user_factors(self) -> np.ndarray:
@@ -666,8 +649,3 @@ class MatrixFactorization(Recommender):
             p += 0.5 / max(n, 1) * grad
         return p.astype(np.float32), 0.0
 
-
-def _unit_rows(a: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero), float32, C-contiguous."""
-    norms = np.linalg.norm(a, axis=1, keepdims=True)
-    return np.ascontiguousarray(np.divide(a, norms, out=np.zeros_like(a), where=norms > 0), dtype=np.float32)
