@@ -19,6 +19,6 @@ PYTHONPATH="$target" LD_PRELOAD="$asan" ASAN_OPTIONS=detect_leaks=0 $py -c \
 # threads warns (tests/test_config.py checks that); the kernel tests ask for 2 threads on purpose.
 PYTHONPATH="$target" LD_PRELOAD="$asan" \
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-  $py -m pytest -q -p no:cacheprovider -x -W "ignore:n_threads=:RuntimeWarning" tests/test_topk.py tests/test_config.py \
+  $py -m pytest -q -p no:cacheprovider -x -W "ignore:n_threads=:RuntimeWarning" tests/test_topk.py tests/test_config.py tests/test_quantized.py \
   $(ls tests/test_similarity.py tests/test_knn.py tests/test_mf.py tests/test_metrics.py tests/test_feature_mf.py \
        tests/test_content.py 2>/dev/null)

@@ -77,6 +77,18 @@ def test_demo_small():
     assert "because you rated" in out and "would pick:" in out
 
 
+def test_demo_saves_the_model_it_trained(tmp_path):
+    path = tmp_path / "model.npz"
+    out = ok(run("demo", "--users", 300, "--items", 100, "--ratings", 4000, "--seed", 1, "--threads", 1,
+                 "--save-model", path))
+    assert f"saved MF (squared loss) (trained on the 80% split) to {path}" in out
+    model = turborec.load(path)
+    assert type(model) is turborec.MatrixFactorization and model.n_items == 100
+    assert "top 10 for user" in ok(run("recommend", "--model", path, "--user", 5))
+    user_error(run("demo", "--users", 300, "--items", 100, "--ratings", 4000, "--save-model",
+                   tmp_path / "missing" / "m.npz"), "cannot write", "does not exist")
+
+
 def test_demo_on_an_implicit_file(files):
     out = ok(run("demo", "--data", files / "implicit.csv", "--seed", 1))
     assert "3,000 interactions (implicit feedback) by 200 users on 80 items" in out

@@ -54,7 +54,7 @@ def test_avx_instructions_only_in_their_kernels():
         if not vex:
             continue
         uses_512 = any("zmm" in m.group(2) or re.search(r"%k[0-7]", m.group(2)) for m in vex)
-        if "kernels_avx512::" in name:
+        if "kernels_avx512::" in name or "lowp_vnni::" in name or "lowp_bf16::" in name:
             continue
         if "kernels_avx2::" in name and not uses_512:
             continue
@@ -62,11 +62,64 @@ def test_avx_instructions_only_in_their_kernels():
     assert not leaks, "AVX code outside the per-ISA kernels:\n" + "\n".join(leaks[:20])
 
 
+# Instructions of an extension beyond the AVX-512 foundation, and the only namespace allowed to use them.
+_EXTENSION_HOME = {
+    "vpdpbusd": "lowp_vnni::", "vpdpbusds": "lowp_vnni::", "vpdpwssd": "lowp_vnni::", "vpdpwssds": "lowp_vnni::",
+    "vdpbf16ps": "lowp_bf16::", "vcvtne2ps2bf16": "lowp_bf16::", "vcvtneps2bf16": "lowp_bf16::",
+}
+# AMX (tile*) instructions must not exist at all in this build (no AMX kernels yet).
+_AMX = re.compile(r"^\s*[0-9a-f]+:\s+(t(?:dp|ile|ilezero|ileload|ilestore)[a-z0-9]*)\b")
+
+
+def test_vnni_bf16_instructions_only_in_their_kernels():
+    functions = _disassembly_by_function()
+    seen, leaks = set(), []
+    for name, lines in functions.items():
+        for m in map(_VEX.match, lines):
+            if m and m.group(1) in _EXTENSION_HOME:
+                home = _EXTENSION_HOME[m.group(1)]
+                seen.add(m.group(1))
+                if home not in name:
+                    leaks.append(f"{name}: {m.group(1)}")
+        leaks += [f"{name}: {m.group(1)}" for m in map(_AMX.match, lines) if m]
+    assert not leaks, "VNNI / BF16 / AMX code outside its kernels:\n" + "\n".join(leaks[:20])
+    if _core.simd_compiled == "avx512":
+        assert {"vpdpbusd", "vdpbf16ps"} <= seen, seen
+
+
+def test_lowp_levels_and_environment_variable():
+    for dtype in ("int8", "bf16"):
+        levels = turborec.supported_lowp_levels(dtype)
+        assert levels[0] == "scalar"
+        with turborec.lowp_level("scalar"):
+            assert turborec.get_lowp_level(dtype) == "scalar"
+        assert turborec.get_lowp_level(dtype) == levels[-1]
+        with turborec.simd_level("scalar"):  # forcing scalar SIMD forces the portable low-precision path
+            assert turborec.get_lowp_level(dtype) == "scalar"
+    with pytest.raises(ValueError, match="level must be one of"):
+        turborec.set_lowp_level("amx9")
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        turborec.get_lowp_level("int4")
+    env = dict(os.environ, TURBOREC_LOWP="scalar")
+    code = "import turborec; print(turborec.get_lowp_level('int8'), turborec.get_lowp_level('bf16'))"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["scalar", "scalar"]
+    env["TURBOREC_LOWP"] = "fastest"
+    out = subprocess.run([sys.executable, "-W", "always", "-c", code], env=env, capture_output=True, text=True,
+                         check=True)
+    assert "TURBOREC_LOWP='fastest' is not one of" in out.stderr
+    config = turborec.config()
+    assert config["lowp_int8"].startswith(turborec.get_lowp_level("int8"))
+
+
 def test_every_compiled_level_has_kernels():
     functions = _disassembly_by_function()
     for level in ("scalar", "avx2", "avx512"):
         if level == "scalar" or _core.simd_compiled in (level, "avx512"):
             assert any(f"kernels_{level}::" in f for f in functions), level
+    assert any("lowp_scalar::" in f for f in functions)
+    if _core.simd_compiled == "avx512":
+        assert any("lowp_vnni::" in f for f in functions) and any("lowp_bf16::" in f for f in functions)
 
 
 def test_set_level_bounds():

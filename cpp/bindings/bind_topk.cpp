@@ -1,5 +1,6 @@
 // turborec._core.topk / PackedItems / topk_dot: arrays in, (ids, scores) out; the GIL is released
-// for the kernels. A CSR crosses as the one wire format of common.hpp (csr_arg).
+// for the kernels. A CSR crosses as the one wire format of common.hpp (csr_arg,
+// run_with_exclude).
 #include <limits>
 #include <pybind11/stl.h>
 
@@ -9,23 +10,6 @@
 namespace turborec::bind {
 
 namespace {
-
-// Runs kernel(view_or_null) with the GIL released, for either indptr width (or no exclusion).
-template <class Kernel>
-void run_with_exclude(const std::optional<py::tuple>& exclude, int64_t n_rows, int64_t n_cols, Kernel&& kernel) {
-  if (!exclude) {
-    py::gil_scoped_release release;
-    kernel(static_cast<const CsrView<int32_t>*>(nullptr));
-    return;
-  }
-  const CsrArrays ex = csr_arg(*exclude, "exclude", false);
-  require(ex.n_rows == n_rows && ex.n_cols == n_cols,
-          "exclude: expected shape (" + std::to_string(n_rows) + ", " + std::to_string(n_cols) + ")");
-  with_csr(ex, "exclude", [&](auto view) {
-    py::gil_scoped_release release;
-    kernel(&view);
-  });
-}
 
 // The (n, k) outputs: n * k checked in int64 before allocating (the Python layer caps k at the
 // candidates, so this only guards direct calls).

@@ -78,6 +78,24 @@ inline CsrArrays csr_arg(const py::tuple& t, const char* name, bool values = tru
   return CsrArrays{t[0].cast<py::array>(), t[1].cast<carray<int32_t>>(), data, t[3].cast<int64_t>(), t[4].cast<int64_t>()};
 }
 
+// Runs kernel(view_or_null) with the GIL released, for either indptr width (or no exclusion): the
+// exclusion pattern (n_rows x n_cols, csr_arg wire tuple, values ignored) the top-k kernels share.
+template <class Kernel>
+void run_with_exclude(const std::optional<py::tuple>& exclude, int64_t n_rows, int64_t n_cols, Kernel&& kernel) {
+  if (!exclude) {
+    py::gil_scoped_release release;
+    kernel(static_cast<const CsrView<int32_t>*>(nullptr));
+    return;
+  }
+  const CsrArrays ex = csr_arg(*exclude, "exclude", false);
+  require(ex.n_rows == n_rows && ex.n_cols == n_cols,
+          "exclude: expected shape (" + std::to_string(n_rows) + ", " + std::to_string(n_cols) + ")");
+  with_csr(ex, "exclude", [&](auto view) {
+    py::gil_scoped_release release;
+    kernel(&view);
+  });
+}
+
 // Hands a vector the core filled to numpy without copying: the array owns it through a capsule.
 template <class T>
 py::array_t<T> to_numpy(std::vector<T>&& v) {
@@ -100,5 +118,6 @@ void bind_knn(py::module_& m);
 void bind_mf(py::module_& m);
 void bind_metrics(py::module_& m);
 void bind_feature_mf(py::module_& m);
+void bind_lowp(py::module_& m);
 
 }  // namespace turborec::bind

@@ -10,4 +10,5 @@ PYBIND11_MODULE(_core, m) {
   turborec::bind::bind_mf(m);
   turborec::bind::bind_metrics(m);
   turborec::bind::bind_feature_mf(m);
+  turborec::bind::bind_lowp(m);
 }

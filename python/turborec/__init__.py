@@ -31,11 +31,17 @@ from . import features
 from .models import ContentKNN, FeatureMF, Hybrid
 from .split import cold_start_split
 from .evaluation import evaluate_cold_start
+from .quantized import QuantizedFactors
+from .topk_lowp import topk_quantized
+from ._lowp_levels import get_lowp_level, lowp_level, set_lowp_level, supported_lowp_levels
+from ._lowp_levels import _apply_env_lowp
 
 __version__ = _kernels.version
 
 _apply_env_simd()
 del _apply_env_simd
+_apply_env_lowp()
+del _apply_env_lowp
 
 __all__ = [
     "__version__",
@@ -88,4 +94,10 @@ __all__ = [
     "cold_start_split",
     "evaluate_cold_start",
     "features",
+    "QuantizedFactors",
+    "topk_quantized",
+    "get_lowp_level",
+    "lowp_level",
+    "set_lowp_level",
+    "supported_lowp_levels",
 ]

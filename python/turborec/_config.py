@@ -10,6 +10,7 @@ from typing import Iterator
 
 from . import _kernels
 from ._threads import available_cpus, default_threads
+from ._lowp_levels import lowp_config as _lowp_config
 
 SIMD_LEVELS = ("scalar", "avx2", "avx512")
 
@@ -81,6 +82,7 @@ def config() -> dict:
         "native_build": _kernels.native_build,
         "available_cpus": available_cpus(),
         "default_threads": default_threads(),
+        **_lowp_config(),
     }
 
 

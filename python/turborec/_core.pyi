@@ -123,6 +123,18 @@ def knn_predict(similarity: tuple, ratings: tuple, targets: numpy.typing.NDArray
     """
     Neighbourhood rating prediction for (target, other) pairs; returns (predictions, neighbours used).
     """
+def lowp_active(dtype: str) -> str:
+    """
+    Low-precision level the 'int8' or 'bf16' kernels use now.
+    """
+def lowp_cap() -> str:
+    """
+    The low-precision level cap in force.
+    """
+def lowp_supported(dtype: str) -> str:
+    """
+    Highest low-precision level this CPU and build run for 'int8' or 'bf16'.
+    """
 def mf_predict(state: SgdStateArrays, factors: typing.SupportsInt | typing.SupportsIndex, mu: typing.SupportsFloat | typing.SupportsIndex, users: numpy.typing.NDArray[numpy.int32], items: numpy.typing.NDArray[numpy.int32], biased: bool, n_threads: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
     """
     mu + b_u + b_i + <p_u, q_i> per pair.
@@ -134,6 +146,14 @@ def padded_to_csr(ids: numpy.typing.NDArray[numpy.int32], scores: numpy.typing.N
 def ranking_metrics(recommended: numpy.typing.NDArray[numpy.int32], k: typing.SupportsInt | typing.SupportsIndex, relevant: tuple, exclude: tuple | None, n_items: typing.SupportsInt | typing.SupportsIndex, gain: str, metrics: collections.abc.Sequence[str], dtype: numpy.dtype[typing.Any], n_threads: typing.SupportsInt | typing.SupportsIndex) -> dict:
     """
     Per-user ranking metrics of top-k lists (recommended int32 (n, width), CSR tuples for relevant and exclude); returns {name: array (n,)} for the requested names among precision, recall, ndcg, map, hit_rate, mrr, auc.
+    """
+def rerank_exact(queries: numpy.typing.NDArray[numpy.float32], items: numpy.typing.NDArray[numpy.float32], item_bias: numpy.typing.NDArray[numpy.float32] | None, candidates: numpy.typing.NDArray[numpy.int32], k: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
+    """
+    Re-score candidate ids (n, k', -1 = none) in float32 and keep the best k of each row.
+    """
+def set_lowp_cap(level: str) -> None:
+    """
+    Cap the low-precision level (scalar, avx512).
     """
 def set_simd_active(level: str) -> None:
     """
@@ -159,9 +179,17 @@ def topk(scores: numpy.typing.NDArray[numpy.float32], k: typing.SupportsInt | ty
     """
     Row-wise top-k of a C-contiguous float32 matrix; returns (ids int32, scores float32).
     """
+def topk_bf16(queries: numpy.typing.NDArray[numpy.uint16], items: numpy.typing.NDArray[numpy.uint16], k: typing.SupportsInt | typing.SupportsIndex, item_bias: numpy.typing.NDArray[numpy.float32] | None, exclude: tuple | None, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
+    """
+    Top-k of bf16 queries x bf16 items (uint16 bit patterns), float32 accumulation.
+    """
 def topk_dot(queries: numpy.typing.NDArray[numpy.float32], items: PackedItems, k: typing.SupportsInt | typing.SupportsIndex, exclude: tuple | None, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
     """
     Top-k of queries @ items.T (+ item bias) without materialising the product.
+    """
+def topk_int8(queries: numpy.typing.NDArray[numpy.int8], query_scale: numpy.typing.NDArray[numpy.float32], items: numpy.typing.NDArray[numpy.int8], item_scale: numpy.typing.NDArray[numpy.float32], k: typing.SupportsInt | typing.SupportsIndex, item_bias: numpy.typing.NDArray[numpy.float32] | None, exclude: tuple | None, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
+    """
+    Top-k of int8 queries x int8 items with integer accumulation; returns (ids int32, scores float32).
     """
 def transpose(matrix: tuple, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
     """

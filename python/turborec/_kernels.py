@@ -208,3 +208,40 @@ def feature_mf_materialise(features: FeatureCsr, *, emb: np.ndarray, bias: np.nd
 def feature_mf_stream(*, seed: int, epoch: int, chunk: int) -> int:
     """Seed of the negative-sampling stream of one chunk of one epoch (for reference replays)."""
     return _core.feature_mf_stream(seed, epoch, chunk)
+
+
+# ---- low-precision retrieval (int8 / bf16) -------------------------------------------------------------
+
+def topk_int8(queries: np.ndarray, *, query_scale: np.ndarray, items: np.ndarray, item_scale: np.ndarray, k: int,
+              item_bias: np.ndarray | None, exclude: sp.csr_matrix | tuple | None, n_threads: int):
+    """Top-k of int8 queries x int8 items (int32 accumulation, per-row scales) + bias."""
+    return _core.topk_int8(queries, query_scale, items, item_scale, k, item_bias,
+                           csr_wire(exclude, values=(False,))[0], n_threads)
+
+
+def topk_bf16(queries: np.ndarray, *, items: np.ndarray, k: int, item_bias: np.ndarray | None,
+              exclude: sp.csr_matrix | tuple | None, n_threads: int):
+    """Top-k of bf16 queries x bf16 items (uint16 bit patterns, float32 accumulation) + bias."""
+    return _core.topk_bf16(queries, items, k, item_bias, csr_wire(exclude, values=(False,))[0], n_threads)
+
+
+def rerank_exact(queries: np.ndarray, *, items: np.ndarray, item_bias: np.ndarray | None, candidates: np.ndarray,
+                 k: int, n_threads: int):
+    """Re-score candidate ids (n, k', -1 = none) in float32 and keep the best k of each row."""
+    return _core.rerank_exact(queries, items, item_bias, candidates, k, n_threads)
+
+
+def lowp_supported(*, dtype: str) -> str:
+    return _core.lowp_supported(dtype)
+
+
+def lowp_active(*, dtype: str) -> str:
+    return _core.lowp_active(dtype)
+
+
+def lowp_cap() -> str:
+    return _core.lowp_cap()
+
+
+def set_lowp_cap(*, level: str) -> None:
+    _core.set_lowp_cap(level)

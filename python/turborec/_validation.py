@@ -15,6 +15,8 @@ import scipy.sparse as sp
 from . import _kernels
 
 _INT32_MAX = int(np.iinfo(np.int32).max)
+# Model sizes beyond these are typos, not models (a factor count of 2**20 is 4 MiB per user).
+MAX_FACTORS = 2**16
 
 
 def check_k(k, name: str = "k", *, n_candidates: int | None = None) -> int:

@@ -30,8 +30,11 @@ per-member CRC-32 detects corruption. The members are
     ``attributes``        fitted attribute name -> how it is stored: ``{"kind": "array"}`` (member
                           of that name), ``{"kind": "csr", "shape": [n, m]}`` (members
                           ``NAME.data``, ``NAME.indices``, ``NAME.indptr``), ``{"kind":
-                          "numpy_scalar"}`` (0-d member) or ``{"kind": "json", "value": ...}``
-                          (plain Python values such as floats, tuples and the MF ``history_``)
+                          "numpy_scalar"}`` (0-d member), ``{"kind": "json", "value": ...}``
+                          (plain Python values such as floats, tuples and the MF ``history_``) or
+                          ``{"kind": "quantized", "dtype": "int8"}`` (a :class:`turborec.QuantizedFactors`:
+                          members ``NAME.data`` and, for int8, ``NAME.scale``; what a compressed
+                          model saves instead of its float32 factors)
     ``ids``               ``user_ids_`` / ``item_ids_`` (raw ids of rows and columns):
                           ``{"kind": "none"}`` (fitted on a bare matrix), ``{"kind": "array"}``
                           (numeric ids, member of that name), ``{"kind": "str"}`` (strings,
@@ -43,7 +46,8 @@ per-member CRC-32 detects corruption. The members are
 
 ``NAME`` members
     The fitted arrays: ``user_items_`` (the training matrix, CSR) and each class's
-    ``_saved_attributes``. State that is derived from them (ItemKNN/UserKNN's transposed rating
+    ``_saved_attributes`` (and those of its ``_optional_attributes`` that the state it was saved in
+    has, e.g. a compressed MatrixFactorization's ``compression_``). State that is derived from them (ItemKNN/UserKNN's transposed rating
     matrices, cached C++ operands) is rebuilt on load instead of stored.
 
 Compatibility: a file keeps loading in every later turborec; a newer format version gets a
@@ -63,6 +67,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from . import _kernels, _registry
+from .quantized import QuantizedFactors
 
 FORMAT_NAME = "turborec-model"
 FORMAT_VERSION = 1
@@ -138,7 +143,12 @@ def _state(model) -> tuple[dict, dict]:
     attributes: dict[str, dict] = {}
     for name, value in model._saved_state(model._live).items():
         what = f"{type(model).__name__}.{name}"
-        if sp.issparse(value):
+        if isinstance(value, QuantizedFactors):
+            arrays[f"{name}.data"] = _check_array(value.data, what)
+            if value.scale is not None:
+                arrays[f"{name}.scale"] = _check_array(value.scale, what)
+            attributes[name] = {"kind": "quantized", "dtype": value.dtype}
+        elif sp.issparse(value):
             csr = value if value.format == "csr" else value.tocsr()
             for part in ("data", "indices", "indptr"):
                 arrays[f"{name}.{part}"] = _check_array(getattr(csr, part), what)
@@ -398,6 +408,16 @@ def _csr(path, name, spec, arrays):
     return m
 
 
+def _quantized(path, name, spec, arrays):
+    data, scale = arrays.get(f"{name}.data"), arrays.get(f"{name}.scale")
+    if data is None:
+        raise ValueError(f"{path!r} is incomplete: missing array {name + '.data'!r}")
+    try:
+        return QuantizedFactors.from_parts(spec.get("dtype"), data, scale)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{path!r} is inconsistent: {name!r}: {e}") from None
+
+
 def load(source):
     """Load a model written by ``model.save(...)`` / ``model.to_bytes()``.
 
@@ -443,6 +463,8 @@ def load(source):
         model = cls(**_from_json(meta["params"]))
     except TypeError as e:
         raise ValueError(f"{path!r} has parameters that {name} does not take: {e}") from None
+    # Attributes a class saves only in some states (a compressed model's setting) load when present.
+    wanted += tuple(a for a in getattr(cls, "_optional_attributes", ()) if a in meta["attributes"])
     state = {}
     for attr in wanted:
         spec = meta["attributes"][attr]
@@ -450,7 +472,9 @@ def load(source):
         parts = [f"{attr}.{p}" for p in ("data", "indices", "indptr")] if kind == "csr" else [attr]
         if kind in ("csr", "array", "numpy_scalar") and any(p not in listed for p in parts):
             raise ValueError(f"{path!r} is incomplete: missing array(s) for {attr!r}")
-        if kind == "csr":
+        if kind == "quantized":
+            value = _quantized(path, attr, spec, arrays)
+        elif kind == "csr":
             value = _csr(path, attr, spec, arrays)
         elif kind == "array":
             value = arrays[attr]

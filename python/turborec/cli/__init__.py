@@ -3,6 +3,7 @@
 Subcommands::
 
     turborec demo      [--data FILE] [--users N --items N --ratings N] [--seed S] [--threads T]
+                       [--save-model model.npz]
     turborec train     --data FILE --model mf|itemknn|userknn|popularity [--param NAME=VALUE ...] --out model.npz
                        [--split none|random|per-user] [--test-fraction F] [--seed S]
     turborec recommend --model model.npz --user RAW_ID [-k 10] [--include-seen]
@@ -87,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help=f"generated ratings (default {DEMO_SIZE[2]:,})")
     demo.add_argument("--seed", type=int, default=0, help="seed for data, split and models (default 0)")
     demo.add_argument("--threads", type=int, default=0, help="threads (0 = all cores, the default)")
+    demo.add_argument("--save-model", metavar="MODEL.npz", default=None,
+                      help="also save the matrix factorisation model it trained (e.g. for turborec serve)")
     demo.set_defaults(func=run_demo)
 
     train = sub.add_parser("train", help="train a model on a ratings file and save it",

@@ -3,6 +3,7 @@ recommendations with the reasons behind them."""
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 
@@ -10,8 +11,10 @@ import numpy as np
 
 import turborec
 
-from ._common import (RANKING_METRICS, RATING_METRICS, _can_encode, _evaluate, _metric_headers, _metrics_for, _num,
-                      _progress, _require_pandas, _show, _split, _table, _threads, _user_errors, read_ratings)
+from ._common import (RANKING_METRICS, RATING_METRICS, UsageError, _can_encode, _evaluate, _metric_headers,
+                      _metrics_for, _num, _progress, _require_pandas, _show, _split, _table, _threads, _user_errors,
+                      read_ratings)
+
 
 def _config_line(threads: int) -> str:
     c = turborec.config()
@@ -91,6 +94,10 @@ def _samples(fitted, train, test, names, seed, n_users: int = 3, n_items: int = 
 def run_demo(args) -> int:
     _require_pandas("demo")
     threads = _threads(args.threads)
+    if args.save_model is not None:  # say so before minutes of training, not after
+        folder = os.path.dirname(os.path.abspath(args.save_model))
+        if not os.path.isdir(folder):
+            raise UsageError(f"cannot write {args.save_model!r}: folder {folder!r} does not exist")
     print(_config_line(threads))
     if args.data is not None:
         ratings = read_ratings(args.data, args.columns, args.duplicates)
@@ -137,4 +144,10 @@ def run_demo(args) -> int:
                    "(--data FILE) the personalised models pull ahead.")
     print("\n" + textwrap.fill(legend, width=100))
     _samples(fitted, train, test, names, args.seed)
+    if args.save_model is not None:
+        label = "MF (squared loss)" if explicit else "MF (BPR)"
+        with _user_errors(f"cannot write {args.save_model!r}"):
+            fitted[label].save(args.save_model)
+        print(f"\nsaved {label} (trained on the 80% split) to {args.save_model}: "
+              f"turborec serve --model {args.save_model}")
     return 0

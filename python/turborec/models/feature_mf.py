@@ -10,8 +10,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _kernels
-from .._validation import as_csr, is_finite_real, check_range_pair, check_seed
+from .._validation import _INT32_MAX, MAX_FACTORS, as_csr, is_finite_real, check_range_pair, check_seed
 from ._rows import ReplacedRows
+from ._dense import cosine_neighbours, recommend_dense, unit_rows
 from .base import Recommender, divergence_error
 
 FEATURE_MF_LOSSES = ("squared", "bpr", "warp")
@@ -129,6 +130,9 @@ class FeatureMF(Recommender):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
+        if self.factors > MAX_FACTORS or self.epochs > _INT32_MAX or self.max_sampled > _INT32_MAX:
+            raise ValueError(f"factors must be <= {MAX_FACTORS}, epochs and max_sampled < 2^31; got "
+                             f"factors={self.factors}, epochs={self.epochs}, max_sampled={self.max_sampled}")
         if self.loss not in FEATURE_MF_LOSSES:
             raise ValueError(f"loss must be one of {FEATURE_MF_LOSSES}, got {self.loss!r}")
         if self.lr_schedule not in ("adagrad", "constant"):
@@ -263,7 +267,7 @@ class FeatureMF(Recommender):
             Q = np.ascontiguousarray(items.vectors[:, :d])
             packed = _kernels.pack_items(Q, item_bias=np.ascontiguousarray(items.row_bias) if self.biased else None,
                                          n_threads=self._n_threads)
-            unit_items = _kernels.pack_items(_unit_rows(Q), item_bias=None, n_threads=self._n_threads)
+            unit_items = _kernels.pack_items(unit_rows(Q), item_bias=None, n_threads=self._n_threads)
         else:
             items, packed, unit_items = reuse.items, reuse.packed, reuse.unit_items
         return _Live(seen=seen, users=users, items=items, packed=packed, unit_items=unit_items)
@@ -327,35 +331,18 @@ class FeatureMF(Recommender):
 
     def _recommend(self, live, users, k, exclude_seen, candidates):
         d = int(self.factors)
-        queries = np.ascontiguousarray(live.users.vectors[users, :d])
-        if candidates is None:  # the serving path: cached panels, exclusion rows straight to the wire
-            exclude = live.seen.pattern_wire(users) if exclude_seen else None
-            return _kernels.topk_dot(queries, items=live.packed, k=k, exclude=exclude, n_threads=self._n_threads)
-        allowed = np.flatnonzero(candidates)
-        if allowed.size == 0:
-            return (np.full((users.size, k), -1, np.int32), np.full((users.size, k), -np.inf, np.float32))
-        bias = np.ascontiguousarray(live.items.row_bias[allowed]) if self.biased else None
-        packed = _kernels.pack_items(np.ascontiguousarray(live.items.vectors[allowed, :d]), item_bias=bias,
-                                     n_threads=self._n_threads)
-        sub = live.seen.rows(users)[:, allowed] if exclude_seen else None
-        if sub is not None:
-            sub.sort_indices()
-        ids, scores = _kernels.topk_dot(queries, items=packed, k=k, exclude=sub, n_threads=self._n_threads)
-        return np.where(ids >= 0, allowed[np.maximum(ids, 0)], -1).astype(np.int32), scores
-
-    def _cosine_neighbours(self, queries, packed, rows, k):
-        self_pairs = sp.csr_matrix((np.ones(rows.size, np.float32), (np.arange(rows.size), rows)),
-                                   shape=(rows.size, packed.n_items))
-        return _kernels.topk_dot(queries, items=packed, k=k, exclude=self_pairs, n_threads=self._n_threads)
+        bias = live.items.row_bias if self.biased else None
+        return recommend_dense(np.ascontiguousarray(live.users.vectors[users, :d]), live.packed, live.seen, users, k,
+                               exclude_seen, candidates, live.items.vectors[:, :d], bias, self._n_threads)
 
     def _similar_items(self, live, items, k):
-        unit = _unit_rows(np.ascontiguousarray(live.items.vectors[items, : int(self.factors)]))
-        return self._cosine_neighbours(unit, live.unit_items, items, k)
+        unit = unit_rows(np.ascontiguousarray(live.items.vectors[items, : int(self.factors)]))
+        return cosine_neighbours(unit, live.unit_items, items, k, self._n_threads)
 
     def _similar_users(self, live, users, k):
-        unit = _unit_rows(np.ascontiguousarray(live.users.vectors[:, : int(self.factors)]))
+        unit = unit_rows(np.ascontiguousarray(live.users.vectors[:, : int(self.factors)]))
         packed = _kernels.pack_items(unit, item_bias=None, n_threads=self._n_threads)
-        return self._cosine_neighbours(np.ascontiguousarray(unit[users]), packed, users, k)
+        return cosine_neighbours(np.ascontiguousarray(unit[users]), packed, users, k, self._n_threads)
 
     @property
     def item_vectors(self) -> np.ndarray:
@@ -474,8 +461,3 @@ class FeatureMF(Recommender):
             p += 0.5 / n * (np.einsum("kn,knd->d", g, diff) / 8 - n * reg * p)
         return p.astype(np.float32), 0.0
 
-
-def _unit_rows(a: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero), float32, C-contiguous."""
-    norms = np.linalg.norm(a, axis=1, keepdims=True)
-    return np.ascontiguousarray(np.divide(a, norms, out=np.zeros_like(a), where=norms > 0), dtype=np.float32)

@@ -11,10 +11,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _kernels
-from .._validation import as_csr, is_finite_real, as_float32_array, check_ids, check_range_pair, check_seed
+from .._validation import _INT32_MAX, MAX_FACTORS, as_csr, is_finite_real, as_float32_array, check_ids, check_range_pair, check_seed
 from ..data import Interactions
 from ._rows import ReplacedRows
+from ._dense import cosine_neighbours, recommend_dense, unit_rows
 from .base import Recommender, divergence_error, rows_from_pairs
+from ..quantized import QuantizedFactors
+from ._compressed import CompressedItems, Compression
 
 LOSSES = ("squared", "bpr")
 SCHEDULES = ("adagrad", "constant", "decay")
@@ -83,6 +86,7 @@ class _Live:
     items: object  # PackedItems of Q[:, :factors] + item bias, for recommend
     unit_items: object  # PackedItems of the unit-length item vectors, for similar_items
     state: object  # the arrays above as the kernels take them (SgdStateArrays), for predict
+    compressed: CompressedItems | None = None  # compress(): the item codes recommend retrieves on
 
 
 class EarlyStopping:
@@ -214,6 +218,9 @@ class MatrixFactorization(Recommender):
                 continue
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < (0 if name == "epochs" else 1):
                 raise ValueError(f"{name} must be an int >= {0 if name == 'epochs' else 1}, got {v!r}")
+        if self.factors > MAX_FACTORS or self.epochs > _INT32_MAX or (self.grid or 1) > _INT32_MAX:
+            raise ValueError(f"factors must be <= {MAX_FACTORS}, epochs and grid < 2^31; got factors={self.factors}, "
+                             f"epochs={self.epochs}, grid={self.grid}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if self.lr_schedule not in SCHEDULES:
@@ -247,11 +254,19 @@ class MatrixFactorization(Recommender):
         self._resolved()
 
     def _saved_state(self, live):
-        return {"user_items_": live.seen.matrix(), "_P": live.P[live.slot], "_Q": live.Q,
-                "_user_meta": live.user_meta[live.slot], "_item_meta": live.item_meta,
-                "global_mean_": self.global_mean_, "rating_range_": self.rating_range_, "seed_": self.seed_,
-                "grid_": self.grid_, "history_": self.history_, "_lr": self._lr, "_reg": self._reg,
-                "_reg_bias": self._reg_bias}
+        state = {"user_items_": live.seen.matrix(), "_P": live.P[live.slot], "_Q": live.Q,
+                 "_user_meta": live.user_meta[live.slot], "_item_meta": live.item_meta,
+                 "global_mean_": self.global_mean_, "rating_range_": self.rating_range_, "seed_": self.seed_,
+                 "grid_": self.grid_, "history_": self.history_, "_lr": self._lr, "_reg": self._reg,
+                 "_reg_bias": self._reg_bias}
+        if live.compressed is not None:
+            # A compressed model saves its factors compressed (files 4x / 2x smaller): the item codes
+            # in force, and the user vectors quantized the same way; loading decodes them.
+            d = int(self.factors)
+            setting = live.compressed.setting
+            state.update(_Q=live.compressed.codes, _P=QuantizedFactors(live.P[live.slot, :d], setting.dtype),
+                         compression_=setting.to_json())
+        return state
 
     def _from_saved(self, state):
         for name in ("global_mean_", "rating_range_", "seed_", "grid_", "history_", "_lr", "_reg", "_reg_bias"):
@@ -265,6 +280,10 @@ class MatrixFactorization(Recommender):
             self.best_score_ = float(scores[self.best_epoch_])
         R = state["user_items_"]
         n_users, n_items = R.shape
+        self._compression, codes = None, None
+        if "compression_" in state:
+            state = self._decode_compressed(state, R.shape)
+            codes = state["_Q_codes"]
         d = int(self.factors)
         dpad = -(-d // _PAD) * _PAD
         for name, shape in (("_P", (n_users, dpad)), ("_Q", (n_items, dpad)),
@@ -272,12 +291,13 @@ class MatrixFactorization(Recommender):
             a = state[name]
             if a.shape != shape or a.dtype != np.float32 or not a.flags.c_contiguous:
                 raise ValueError(f"{name} is a {a.dtype} array of shape {a.shape}, expected float32 {shape}")
-        self._publish_fitted(R, state["_P"], state["_Q"], state["_user_meta"], state["_item_meta"])
+        self._publish_fitted(R, state["_P"], state["_Q"], state["_user_meta"], state["_item_meta"], codes)
 
     # ---- training ---------------------------------------------------------------------------
 
     _saved_attributes = ("_P", "_Q", "_user_meta", "_item_meta", "global_mean_", "rating_range_", "seed_", "grid_",
                          "history_", "_lr", "_reg", "_reg_bias")
+    _optional_attributes = ("compression_",)  # saved by a compressed model: P / Q are then codes
 
     def fit(self, R, *, validation=None, callbacks: Sequence[Callable] | None = None):
         """Train on R: a CSR users x items matrix (or any sparse format), an Interactions, or a
@@ -385,17 +405,19 @@ class MatrixFactorization(Recommender):
         del self._training
         self._publish_fitted(R, P, Q, user_meta, item_meta)
 
-    def _publish_fitted(self, R, P, Q, user_meta, item_meta):
-        """Build the operands recommend and similar_items reuse, then publish the live state."""
+    def _publish_fitted(self, R, P, Q, user_meta, item_meta, codes=None):
+        """Build the operands recommend and similar_items reuse, then publish the live state.
+        codes: the compressed item codes read from a file (else built from Q when compress() is set)."""
         d = int(self.factors)
         items = np.ascontiguousarray(Q[:, :d])
         bias = np.ascontiguousarray(item_meta[:, 0]) if self.biased else None
         self._publish(_Live(seen=ReplacedRows(R), P=P, user_meta=user_meta, slot=np.arange(P.shape[0], dtype=np.int64),
                             used=P.shape[0], Q=Q, item_meta=item_meta,
                             items=_kernels.pack_items(items, item_bias=bias, n_threads=self._n_threads),
-                            unit_items=_kernels.pack_items(_unit_rows(items), item_bias=None,
+                            unit_items=_kernels.pack_items(unit_rows(items), item_bias=None,
                                                            n_threads=self._n_threads),
-                            state=_kernels.sgd_state(P, Q, user_meta, item_meta)))
+                            state=_kernels.sgd_state(P, Q, user_meta, item_meta),
+                            compressed=self._compressed_items(Q, item_meta, codes)))
 
     # EarlyStopping's hooks: copies of the arrays being trained, and putting them back.
     def _snapshot(self):
@@ -446,37 +468,76 @@ class MatrixFactorization(Recommender):
 
     def _recommend(self, live, users, k, exclude_seen, candidates):
         d = int(self.factors)
-        queries = live.P[live.slot[users], :d]
-        if candidates is None:  # the serving path: cached panels, exclusion rows straight to the wire
+        if candidates is None and live.compressed is not None:  # serving on the compressed item codes
             exclude = live.seen.pattern_wire(users) if exclude_seen else None
-            return _kernels.topk_dot(queries, items=live.items, k=k, exclude=exclude, n_threads=self._n_threads)
-        exclude = live.seen.rows(users) if exclude_seen else None
-        # Restricted candidates: pack just those items for this call.
-        allowed = np.flatnonzero(candidates)
-        if allowed.size == 0:
-            return (np.full((users.size, k), -1, np.int32), np.full((users.size, k), -np.inf, np.float32))
-        bias = np.ascontiguousarray(live.item_meta[allowed, 0]) if self.biased else None
-        packed = _kernels.pack_items(np.ascontiguousarray(live.Q[allowed, :d]), item_bias=bias,
-                                     n_threads=self._n_threads)
-        sub_exclude = exclude[:, allowed] if exclude is not None else None
-        if sub_exclude is not None:
-            sub_exclude.sort_indices()
-        ids, scores = _kernels.topk_dot(queries, items=packed, k=k, exclude=sub_exclude, n_threads=self._n_threads)
-        return np.where(ids >= 0, allowed[np.maximum(ids, 0)], -1).astype(np.int32), scores
+            return live.compressed.topk(live.P[live.slot[users], :d], k, exclude=exclude, n_threads=self._n_threads)
+        bias = live.item_meta[:, 0] if self.biased else None
+        return recommend_dense(live.P[live.slot[users], :d], live.items, live.seen, users, k, exclude_seen, candidates,
+                               live.Q[:, :d], bias, self._n_threads)
 
-    def _cosine_neighbours(self, queries, packed, rows, k):
-        self_pairs = sp.csr_matrix((np.ones(rows.size, np.float32), (np.arange(rows.size), rows)),
-                                   shape=(rows.size, packed.n_items))
-        return _kernels.topk_dot(queries, items=packed, k=k, exclude=self_pairs, n_threads=self._n_threads)
+    def compress(self, dtype="int8", *, rerank=True, candidates=None):
+        """Retrieve on compressed item factors from now on in :meth:`recommend` (None: float32 again).
+
+        dtype: "int8" (AVX-512 VNNI), "bf16" (AVX512-BF16) or "fp16" (storage only), see
+        :func:`turborec.topk_quantized`. rerank (default True) re-scores ``candidates`` per user in
+        float32 against the exact factors, so results match float32 retrieval (recall@10 ~1.0 on
+        random data); rerank=False returns the low-precision ranking and scores. A fitted model
+        builds the codes now and publishes them with its state; a later fit builds them again.
+        Restricting ``items=`` uses the float32 path. Returns self.
+        """
+        setting = None if dtype is None else Compression(dtype, rerank, candidates)
+        self._compression = setting
+        live = getattr(self, "_live", None)
+        if live is not None:
+            self._publish(replace(live, compressed=self._compressed_items(live.Q, live.item_meta)))
+        return self
+
+    @property
+    def compression(self) -> Compression | None:
+        """The compressed-retrieval setting of :meth:`compress` (dtype, rerank, candidates), or None."""
+        return getattr(self, "_compression", None)
+
+    def _compressed_items(self, Q, item_meta, codes=None) -> CompressedItems | None:
+        setting = getattr(self, "_compression", None)
+        if setting is None:
+            return None
+        bias = np.ascontiguousarray(item_meta[:, 0]) if self.biased else None
+        return CompressedItems.build(setting, Q[:, : int(self.factors)], bias, n_threads=self._n_threads,
+                                     codes=codes)
+
+    def _decode_compressed(self, state, shape):
+        """A saved compressed model: its setting, and P / Q decoded into padded float32 tables
+        (the item codes are kept as they were saved, under "_Q_codes")."""
+        spec = state["compression_"]
+        if not isinstance(spec, dict):
+            raise ValueError(f"compression_ must be a JSON object, got {type(spec).__name__}")
+        try:
+            self._compression = Compression(spec.get("dtype"), spec.get("rerank", True), spec.get("candidates"))
+        except TypeError as e:
+            raise ValueError(f"compression_: {e}") from None
+        d = int(self.factors)
+        dpad = -(-d // _PAD) * _PAD
+        state = dict(state)
+        for name, n in (("_P", shape[0]), ("_Q", shape[1])):
+            codes = state[name]
+            if not isinstance(codes, QuantizedFactors) or codes.dtype != self._compression.dtype:
+                raise ValueError(f"{name} must be {self._compression.dtype} codes in a compressed model file")
+            if codes.shape != (n, d):
+                raise ValueError(f"{name} codes have shape {codes.shape}, expected {(n, d)}")
+            table = _aligned_zeros((n, dpad))
+            table[:, :d] = codes.dequantize()
+            state[name] = table
+        state["_Q_codes"] = codes
+        return state
 
     def _similar_items(self, live, items, k):
-        unit = _unit_rows(np.ascontiguousarray(live.Q[items, : int(self.factors)]))
-        return self._cosine_neighbours(unit, live.unit_items, items, k)
+        unit = unit_rows(np.ascontiguousarray(live.Q[items, : int(self.factors)]))
+        return cosine_neighbours(unit, live.unit_items, items, k, self._n_threads)
 
     def _similar_users(self, live, users, k):
-        unit = _unit_rows(live.P[live.slot, : int(self.factors)])
+        unit = unit_rows(live.P[live.slot, : int(self.factors)])
         packed = _kernels.pack_items(unit, item_bias=None, n_threads=self._n_threads)
-        return self._cosine_neighbours(np.ascontiguousarray(unit[users]), packed, users, k)
+        return cosine_neighbours(np.ascontiguousarray(unit[users]), packed, users, k, self._n_threads)
 
     @property
     def user_factors_(self) -> np.ndarray:
@@ -603,8 +664,3 @@ class MatrixFactorization(Recommender):
             p += 0.5 / max(n, 1) * grad
         return p.astype(np.float32), 0.0
 
-
-def _unit_rows(a: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit length (zero rows stay zero), float32, C-contiguous."""
-    norms = np.linalg.norm(a, axis=1, keepdims=True)
-    return np.ascontiguousarray(np.divide(a, norms, out=np.zeros_like(a), where=norms > 0), dtype=np.float32)

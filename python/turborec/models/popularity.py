@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import _kernels
 from ._rows import ReplacedRows
+from ._dense import recommend_dense
 from .base import Recommender
 
 
@@ -70,21 +71,10 @@ class Popularity(Recommender):
         return self.item_mean_[items].copy()
 
     def _recommend(self, live, users, k, exclude_seen, candidates):
-        queries = np.ones((users.size, 1), np.float32)
-        if candidates is None:
-            exclude = live.seen.pattern_wire(users) if exclude_seen else None
-            return _kernels.topk_dot(queries, items=live.items, k=k, exclude=exclude, n_threads=self._n_threads)
-        allowed = np.flatnonzero(candidates)
-        if allowed.size == 0:
-            return (np.full((users.size, k), -1, np.int32), np.full((users.size, k), -np.inf, np.float32))
-        exclude = live.seen.rows(users) if exclude_seen else None
-        packed = _kernels.pack_items(np.zeros((allowed.size, 1), np.float32),
-                                     item_bias=np.ascontiguousarray(self.popularity_[allowed]), n_threads=self._n_threads)
-        sub = exclude[:, allowed] if exclude is not None else None
-        if sub is not None:
-            sub.sort_indices()
-        ids, scores = _kernels.topk_dot(queries, items=packed, k=k, exclude=sub, n_threads=self._n_threads)
-        return np.where(ids >= 0, allowed[np.maximum(ids, 0)], -1).astype(np.int32), scores
+        # Scores are 0 * 1 + popularity: the fused top-k kernel does the selection and exclusion.
+        zeros = np.zeros((self.popularity_.size, 1), np.float32)
+        return recommend_dense(np.ones((users.size, 1), np.float32), live.items, live.seen, users, k, exclude_seen,
+                               candidates, zeros, self.popularity_, self._n_threads)
 
     def _fold_in(self, live, users, rows):
         # Popularity itself is a property of the training data; a fold-in only updates what the

@@ -1,0 +1,296 @@
+// Low-precision top-k: level selection, item packing, the threaded drivers, and the float32 re-rank.
+// Compiled with the baseline flags; the per-ISA work happens in cpp/src/lowp/.
+#include "turborec/lowp.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#include <cpuid.h>
+#endif
+
+#include "turborec/heap.hpp"
+#include "turborec/simd_level.hpp"
+#include "turborec/threading.hpp"
+#include "turborec/topk.hpp"
+
+namespace turborec {
+
+const char* lowp_level_name(LowpLevel level) {
+  switch (level) {
+    case LowpLevel::scalar: return "scalar";
+    case LowpLevel::avx512: return "avx512";
+  }
+  return "unknown";
+}
+
+LowpLevel parse_lowp_level(const char* name) {
+  const std::string n(name);
+  if (n == "scalar") return LowpLevel::scalar;
+  if (n == "avx512") return LowpLevel::avx512;
+  throw std::invalid_argument("unknown low-precision level '" + n + "'; expected scalar or avx512");
+}
+
+namespace {
+
+struct LowpCpu {
+  bool vnni = false;
+  bool bf16 = false;
+};
+
+// CPUID leaf 7: sub-leaf 0 ECX bit 11 is AVX512_VNNI, sub-leaf 1 EAX bit 5 is AVX512_BF16. Both need
+// the AVX-512 register state, which best_supported_simd_level() already checked with the OS.
+LowpCpu detect_lowp_cpu() {
+  LowpCpu c;
+#if TURBOREC_HAVE_AVX512 && defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+  if (best_supported_simd_level() != SimdLevel::avx512) return c;
+  unsigned a, b, cx, d;
+  if (__get_cpuid_count(7, 0, &a, &b, &cx, &d)) {
+    c.vnni = (cx >> 11) & 1u;
+    const unsigned max_sub = a;
+    if (max_sub >= 1 && __get_cpuid_count(7, 1, &a, &b, &cx, &d)) c.bf16 = (a >> 5) & 1u;
+  }
+#endif
+  return c;
+}
+
+const LowpCpu& lowp_cpu() {
+  static const LowpCpu c = detect_lowp_cpu();
+  return c;
+}
+
+std::atomic<int>& lowp_cap_storage() {
+  static std::atomic<int> cap{static_cast<int>(LowpLevel::avx512)};
+  return cap;
+}
+
+}  // namespace
+
+LowpLevel best_lowp_level(LowpType type) {
+  const bool has = type == LowpType::int8 ? lowp_cpu().vnni : lowp_cpu().bf16;
+  return has ? LowpLevel::avx512 : LowpLevel::scalar;
+}
+
+LowpLevel lowp_level_cap() { return static_cast<LowpLevel>(lowp_cap_storage().load()); }
+
+void set_lowp_level_cap(LowpLevel level) {
+  const LowpLevel best = std::max(best_lowp_level(LowpType::int8), best_lowp_level(LowpType::bf16));
+  if (static_cast<int>(level) > static_cast<int>(best))
+    throw std::invalid_argument(std::string("low-precision level '") + lowp_level_name(level) +
+                                "' is not available here; the highest this CPU and build support is '" +
+                                lowp_level_name(best) + "'");
+  lowp_cap_storage().store(static_cast<int>(level));
+}
+
+// The SIMD level set by the user caps these paths too: forcing TURBOREC_SIMD=scalar runs no AVX.
+LowpLevel active_lowp_level(LowpType type) {
+  LowpLevel l = std::min(lowp_level_cap(), best_lowp_level(type));
+  if (active_simd_level() != SimdLevel::avx512) l = LowpLevel::scalar;
+  return l;
+}
+
+namespace {
+
+const LowpKernels& kernels_for_type(LowpType type) {
+#if TURBOREC_HAVE_AVX512
+  if (active_lowp_level(type) == LowpLevel::avx512) return type == LowpType::int8 ? lowp_vnni::table : lowp_bf16::table;
+#endif
+  return lowp_scalar::table;
+}
+
+// Items padded to whole groups of this many (every level's tile width divides it).
+constexpr int64_t kLowpPadItems = 192;
+
+template <class T>
+struct Buffer {  // uninitialised-free, 64-byte aligned storage
+  explicit Buffer(size_t n) : raw(n * sizeof(T) + 64, 0) {}
+  T* data() { return reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(raw.data()) + 63) & ~uintptr_t(63)); }
+  std::vector<uint8_t> raw;
+};
+
+// Packs `m` rows of `d` elements of `step` values each into panels [dsteps][16][step].
+template <class T>
+void pack_panels(const T* items, int64_t m, int d, int step, int64_t m_pad, T* out, int n_threads) {
+  const int dsteps = (d + step - 1) / step;
+  const int64_t n_panels = m_pad / kLowpPanel;
+  parallel_chunks(n_panels, 256, n_threads, [&](int, int64_t b, int64_t e) {
+    for (int64_t p = b; p < e; ++p) {
+      T* panel = out + p * int64_t(dsteps) * kLowpPanel * step;
+      for (int c = 0; c < kLowpPanel; ++c) {
+        const int64_t j = p * kLowpPanel + c;
+        for (int t = 0; t < dsteps; ++t)
+          for (int e2 = 0; e2 < step; ++e2) {
+            const int col = t * step + e2;
+            panel[(int64_t(t) * kLowpPanel + c) * step + e2] = (j < m && col < d) ? items[j * d + col] : T(0);
+          }
+      }
+    }
+  });
+}
+
+int64_t chunk_for(int64_t n, int mr, int n_threads) {
+  const int threads = resolve_threads(n_threads);
+  int64_t chunk = kLowpMaxQueries / 4;
+  while (chunk > mr && n / chunk < 4 * threads) chunk /= 2;
+  return std::max<int64_t>(mr, chunk / mr * mr);
+}
+
+// The threaded loop shared by both types: per chunk of queries, padded query rows, heaps, one kernel
+// call, then the heaps sorted.
+template <class Ptr, class Elem>
+void lowp_run(bool (*kernel)(const LowpArgs&), int mr, const Elem* queries, const float* query_scale, int64_t n,
+              int d, int step, LowpArgs base, const CsrView<Ptr>* exclude, int32_t* out_ids, float* out_scores,
+              int n_threads) {
+  const int64_t row_elems = int64_t(base.dsteps) * step;
+  const int64_t row_bytes = row_elems * int64_t(sizeof(Elem));
+  const int threads = resolve_threads(n_threads);
+  const int64_t chunk = chunk_for(n, mr, n_threads);
+  std::vector<std::vector<uint8_t>> rows_buf(static_cast<size_t>(threads)), scratch_buf(static_cast<size_t>(threads));
+  std::vector<int64_t> bad_row(static_cast<size_t>(threads), -1);
+  const int k = base.k;
+  parallel_chunks(n, chunk, n_threads, [&](int tid, int64_t b, int64_t e) {
+    const int64_t nq = e - b;
+    std::vector<uint8_t>& rb = rows_buf[tid];
+    std::vector<uint8_t>& sb = scratch_buf[tid];
+    rb.assign(static_cast<size_t>(nq * row_bytes), 0);
+    sb.resize(static_cast<size_t>((nq + mr - 1) / mr * mr * row_bytes + 64));
+    Elem* rows = reinterpret_cast<Elem*>(rb.data());
+    for (int64_t q = 0; q < nq; ++q) std::memcpy(rows + q * row_elems, queries + (b + q) * d, sizeof(Elem) * d);
+    const int32_t* excl[kLowpMaxQueries];
+    int64_t excl_len[kLowpMaxQueries];
+    for (int64_t q = 0; q < nq; ++q) {
+      heap_init(out_scores + (b + q) * k, out_ids + (b + q) * k, k);
+      excl[q] = exclude ? exclude->indices + exclude->row_begin(b + q) : nullptr;
+      excl_len[q] = exclude ? exclude->row_end(b + q) - exclude->row_begin(b + q) : 0;
+    }
+    LowpArgs a = base;
+    a.queries = rows;
+    a.query_scale = query_scale ? query_scale + b : nullptr;
+    a.nq = nq;
+    a.excl = excl;
+    a.excl_len = excl_len;
+    a.heap_vals = out_scores + b * k;
+    a.heap_ids = out_ids + b * k;
+    a.scratch = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(sb.data()) + 63) & ~uintptr_t(63));
+    if (!kernel(a) && (bad_row[tid] < 0 || b < bad_row[tid])) bad_row[tid] = b;
+    for (int64_t q = b; q < e; ++q) heap_reorder(out_scores + q * k, out_ids + q * k, k);
+  });
+  for (int64_t r : bad_row)
+    if (r >= 0)
+      throw std::invalid_argument("low-precision scores overflowed float32 (inf or NaN) in query rows from " +
+                                  std::to_string(r) + "; rescale queries or items");
+}
+
+void check_common(int64_t m, int d, int k) {
+  if (k < 1) throw std::invalid_argument("k must be >= 1");
+  if (d < 1) throw std::invalid_argument("queries and items need at least one column");
+  if (d > (1 << 16)) throw std::invalid_argument("low-precision retrieval supports at most 65536 columns");
+  if (m >= INT32_MAX - kLowpPadItems) throw std::invalid_argument("items: too many rows");
+}
+
+}  // namespace
+
+template <class Ptr>
+void topk_int8(const int8_t* queries, const float* query_scale, int64_t n, const int8_t* items,
+               const float* item_scale, int64_t m, int d, const float* item_bias, const CsrView<Ptr>* exclude,
+               int k, int32_t* out_ids, float* out_scores, int n_threads) {
+  check_common(m, d, k);
+  if (exclude) require_canonical(*exclude, "exclude", n_threads);
+  const LowpKernels& K = kernels_for_type(LowpType::int8);
+  const int dsteps = (d + 3) / 4;
+  const int64_t m_pad = (m + kLowpPadItems - 1) / kLowpPadItems * kLowpPadItems;
+  Buffer<int8_t> packed(static_cast<size_t>(m_pad * dsteps * 4));
+  Buffer<int32_t> sums(static_cast<size_t>(m_pad));
+  Buffer<float> scales(static_cast<size_t>(m_pad)), bias(static_cast<size_t>(m_pad));
+  pack_panels(items, m, d, 4, m_pad, packed.data(), n_threads);
+  for (int64_t j = 0; j < m_pad; ++j) {
+    int32_t s = 0;
+    if (j < m)
+      for (int t = 0; t < d; ++t) s += items[j * d + t];
+    sums.data()[j] = s;
+    scales.data()[j] = j < m ? item_scale[j] : 0.0f;
+    bias.data()[j] = (j < m && item_bias) ? item_bias[j] : 0.0f;
+  }
+  LowpArgs base{};
+  base.packed = packed.data();
+  base.item_sum = sums.data();
+  base.item_scale = scales.data();
+  base.bias = bias.data();
+  base.m = m;
+  base.dsteps = dsteps;
+  base.k = k;
+  lowp_run(K.topk_int8, K.mr, queries, query_scale, n, d, 4, base, exclude, out_ids, out_scores, n_threads);
+}
+
+template <class Ptr>
+void topk_bf16(const uint16_t* queries, int64_t n, const uint16_t* items, int64_t m, int d,
+               const float* item_bias, const CsrView<Ptr>* exclude, int k, int32_t* out_ids, float* out_scores,
+               int n_threads) {
+  check_common(m, d, k);
+  if (exclude) require_canonical(*exclude, "exclude", n_threads);
+  const LowpKernels& K = kernels_for_type(LowpType::bf16);
+  const int dsteps = (d + 1) / 2;
+  const int64_t m_pad = (m + kLowpPadItems - 1) / kLowpPadItems * kLowpPadItems;
+  Buffer<uint16_t> packed(static_cast<size_t>(m_pad * dsteps * 2));
+  Buffer<float> bias(static_cast<size_t>(m_pad));
+  pack_panels(items, m, d, 2, m_pad, packed.data(), n_threads);
+  for (int64_t j = 0; j < m_pad; ++j) bias.data()[j] = (j < m && item_bias) ? item_bias[j] : 0.0f;
+  LowpArgs base{};
+  base.packed = packed.data();
+  base.bias = bias.data();
+  base.m = m;
+  base.dsteps = dsteps;
+  base.k = k;
+  lowp_run(K.topk_bf16, K.mr, queries, static_cast<const float*>(nullptr), n, d, 2, base, exclude, out_ids,
+           out_scores, n_threads);
+}
+
+void rerank_exact(const float* queries, int64_t n, const float* items, int64_t m, int d, const float* item_bias,
+                  const int32_t* candidates, int kc, int k, int32_t* out_ids, float* out_scores, int n_threads) {
+  if (k < 1 || kc < k) throw std::invalid_argument("re-rank needs 1 <= k <= candidates");
+  for (int64_t i = 0; i < n * kc; ++i)
+    if (candidates[i] >= m) throw std::invalid_argument("candidates: id out of range");
+  const LowpKernels& K = kernels_for_type(LowpType::int8);
+  // Candidate rows are scattered over the item matrix (cache misses, not arithmetic, dominate):
+  // the rows of the next query are requested while the current one is scored.
+  auto prefetch_rows = [&](int64_t q) {
+    for (int c = 0; c < kc; ++c) {
+      const int32_t j = candidates[q * kc + c];
+      if (j < 0) continue;
+      const char* row = reinterpret_cast<const char*>(items + int64_t(j) * d);
+      for (int64_t off = 0; off < int64_t(d) * 4; off += 64) __builtin_prefetch(row + off);
+    }
+  };
+  parallel_chunks(n, 256, n_threads, [&](int, int64_t b, int64_t e) {
+    prefetch_rows(b);
+    for (int64_t q = b; q < e; ++q) {
+      if (q + 1 < e) prefetch_rows(q + 1);
+      float* hv = out_scores + q * k;
+      int32_t* hi = out_ids + q * k;
+      heap_init(hv, hi, k);
+      for (int c = 0; c < kc; ++c) {
+        const int32_t j = candidates[q * kc + c];
+        if (j < 0) continue;
+        float s = K.dot_f32(queries + q * d, items + int64_t(j) * d, d);
+        if (item_bias) s += item_bias[j];
+        heap_push(hv, hi, k, s, j);
+      }
+      heap_reorder(hv, hi, k);
+    }
+  });
+}
+
+template void topk_int8(const int8_t*, const float*, int64_t, const int8_t*, const float*, int64_t, int, const float*,
+                        const CsrView<int32_t>*, int, int32_t*, float*, int);
+template void topk_int8(const int8_t*, const float*, int64_t, const int8_t*, const float*, int64_t, int, const float*,
+                        const CsrView<int64_t>*, int, int32_t*, float*, int);
+template void topk_bf16(const uint16_t*, int64_t, const uint16_t*, int64_t, int, const float*,
+                        const CsrView<int32_t>*, int, int32_t*, float*, int);
+template void topk_bf16(const uint16_t*, int64_t, const uint16_t*, int64_t, int, const float*,
+                        const CsrView<int64_t>*, int, int32_t*, float*, int);
+
+}  // namespace turborec
