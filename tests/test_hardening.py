@@ -288,3 +288,10 @@ def test_worked_example_shows_the_article_model_term_by_term():
         assert mu == pytest.approx(44 / 12, abs=1e-5)
     out = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, check=True).stdout
     assert "r = mu + b_u + b_i + <q_u, k_i>" in out and "<q_u, k_i>" in out.split("term by term")[1]
+
+
+def test_evaluate_with_k_beyond_the_catalogue():
+    R = _ratings()
+    train, test = turborec.random_split(R, 0.3, seed=0)
+    row = turborec.evaluate(turborec.Popularity().fit(train), train, test, k=50)
+    assert np.isfinite(float(row["ndcg"].iloc[0]))

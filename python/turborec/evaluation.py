@@ -105,15 +105,15 @@ def _ranking_scores(model, train, test, k, wanted, exclude_train, batch_size, n_
     users = np.flatnonzero(np.diff(test.indptr) > 0).astype(np.int32)
     if not wanted:
         return {}, math.nan, int(users.size)
-    rec = np.empty((users.size, k), dtype=np.int32)
+    rec = np.full((users.size, k), -1, dtype=np.int32)  # recommend's width is min(k, n_items): padded here
     start = time.perf_counter()
     for b in range(0, users.size, batch_size):
         batch = users[b: b + batch_size]
         ids, _ = model.recommend(batch, k, exclude_seen=exclude_train)
         ids = np.asarray(ids)
-        if ids.shape != (batch.size, k):
+        if ids.ndim != 2 or ids.shape[0] != batch.size or not 1 <= ids.shape[1] <= k:
             raise ValueError(f"model.recommend returned ids of shape {ids.shape} for {batch.size} users and k={k}")
-        rec[b: b + batch.size] = ids
+        rec[b: b + batch.size, : ids.shape[1]] = ids
     seconds = time.perf_counter() - start
     if users.size == 0:
         return {m: math.nan for m in wanted}, seconds, 0
@@ -292,11 +292,12 @@ def evaluate_cold_start(model, train, test, k=10, metrics=("ndcg", "recall", "pr
                "n_items": int(items.size), "n_test": int(seg_test.nnz)}
         seconds = 0.0
         if users.size and items.size:
-            rec = np.empty((users.size, k), dtype=np.int32)
+            rec = np.full((users.size, k), -1, dtype=np.int32)  # recommend's width is min(k, items.size)
             start = time.perf_counter()
             for b in range(0, users.size, batch_size):
                 batch = users[b: b + batch_size]
-                rec[b: b + batch.size] = np.asarray(model.recommend(batch, k, exclude_seen=True, items=items)[0])
+                got = np.asarray(model.recommend(batch, k, exclude_seen=True, items=items)[0])
+                rec[b: b + batch.size, : got.shape[1]] = got
             seconds = time.perf_counter() - start
             scores = _metrics.ranking_metrics(rec, seg_test[users], k, n_items=train_m.shape[1], n_threads=n_threads)
             row.update({m: scores[m] for m in names})
