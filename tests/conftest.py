@@ -47,3 +47,12 @@ def movielens():
     if path is None:
         pytest.skip("MovieLens ml-latest-small not found in ../shared/datasets (set TURBOREC_DATASETS)")
     return path
+
+
+# CI (CI=true) replays the same hypothesis examples on every run, so a landing never depends on luck;
+# a developer's run explores new ones (and the fuzz budget grows with TURBOREC_FUZZ_EXAMPLES).
+from hypothesis import settings as _hypothesis_settings  # noqa: E402
+
+_hypothesis_settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+    _hypothesis_settings.load_profile("ci")

@@ -77,6 +77,13 @@ def test_demo_small():
     assert "because you rated" in out and "would pick:" in out
 
 
+def test_long_commands_report_progress_on_stderr(files, tmp_path):
+    train = run("train", "--data", files / "str.csv", "--model", "itemknn", "--out", tmp_path / "m.npz")
+    assert train.returncode == 0 and "training ItemKNN on" in train.stderr and "training" not in train.stdout
+    ev = run("evaluate", "--data", files / "num.csv", "--model", "mf", "--split", "kfold", "--folds", 2)
+    assert ev.returncode == 0 and "cross-validating MatrixFactorization over 2 folds" in ev.stderr
+
+
 def test_demo_saves_the_model_it_trained(tmp_path):
     path = tmp_path / "model.npz"
     out = ok(run("demo", "--users", 300, "--items", 100, "--ratings", 4000, "--seed", 1, "--threads", 1,

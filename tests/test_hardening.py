@@ -110,8 +110,16 @@ def test_dot_similarity_overflow_raises():
         turborec.topk_similarity(X, 2, metric="dot")
 
 
+def test_cosine_with_norms_beyond_float32_raises():
+    R = sp.csr_matrix(np.full((4, 5), 2e38, np.float32))  # each row's norm is 4e38: beyond float32
+    with pytest.raises(ValueError, match="norms overflow float32"):
+        ItemKNN(metric="cosine").fit(R)
+    with pytest.raises(ValueError, match="^X: row norms overflow"):
+        turborec.topk_similarity(R, 2)
+
+
 def test_knn_recommend_overflow_raises():
-    R = sp.csr_matrix(np.full((4, 5), 2e38, np.float32))
+    R = sp.csr_matrix(np.full((4, 5), 1e38, np.float32))  # norms fit; 4 x 1e38 x similarity does not
     R[0, 0] = 0
     R.eliminate_zeros()
     model = ItemKNN(metric="cosine").fit(R)
@@ -207,7 +215,7 @@ def test_divergence_advice_fits_the_settings():
     with pytest.raises(FloatingPointError, match=r"reg=1e\+30.*lower reg") as info:
         MatrixFactorization(reg=1e30, epochs=3, seed=0, lr_schedule="constant", lr=0.01).fit(R)
     assert "raise the regularisation" not in str(info.value)
-    with pytest.raises(FloatingPointError, match="raise the regularisation"):
+    with pytest.raises(FloatingPointError, match=r"lr=50 makes every regularisation step overshoot.*lower the learning rate \(lr\)$"):
         MatrixFactorization(factors=8, epochs=50, lr=50.0, reg=0.0, lr_schedule="constant", seed=0).fit(R)
 
 

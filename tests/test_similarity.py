@@ -193,3 +193,18 @@ def test_similarity_of_large_power_law_matrix_matches_brute_force_rows(rng):
         exp_ids = np.flatnonzero(cand)[np.lexsort((np.flatnonzero(cand), -cos[cand]))][:20]
         ids, got = neighbours(S, [i], k=20)
         np.testing.assert_allclose(got[0, : exp_ids.size], cos[exp_ids], rtol=1e-5)
+
+
+@pytest.mark.parametrize("n", [2, 17, 63, 64, 200])
+@pytest.mark.parametrize("value", [-1.0, -2.5, 3.0])
+def test_untouched_candidates_are_never_neighbours(n, value):
+    """Found by tests/test_properties.py: with one common negative value in Y, the empty rows of Y came
+    out as neighbours with score 0 (the common value moved into the scale flipped -0.0 to +0.0)."""
+    Y = sp.csr_matrix((np.array([value], np.float32), np.array([0], np.int32), np.r_[0, np.ones(n, int)]),
+                      shape=(n, 1))
+    X = sp.csr_matrix(np.array([[1.0]], np.float32))
+    for level in turborec.supported_simd_levels():
+        with turborec.simd_level(level):
+            for metric in ("cosine", "dot"):
+                S = turborec.topk_similarity(X, 3, Y=Y, metric=metric, n_threads=1)
+                assert S.indices.tolist() == [0], (level, metric, S.toarray())

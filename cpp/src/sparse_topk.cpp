@@ -262,6 +262,9 @@ ProductOperand prepare_operand(const CsrView<Ptr>& y, const float* scale, int n_
     value = y.data[0];
     for (int64_t p = 1; p < nnz && op.pattern_only; ++p) op.pattern_only = y.data[p] == value;
   }
+  // Only a positive common value moves into the scale: a negative one would turn the -0.0 of an
+  // untouched slot into +0.0 and make it look like a candidate with score 0.
+  if (!(value > 0.0f)) op.pattern_only = false;
   if (!op.pattern_only) value = 1.0f;
   op.b = transpose(y, n_threads, op.to_original.data(), !op.pattern_only);
   if (scale || value != 1.0f) {

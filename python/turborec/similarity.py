@@ -56,9 +56,18 @@ def _row_of_entries(m: sp.csr_matrix) -> np.ndarray:
     return np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
 
 
-def normalize_rows(m: sp.csr_matrix, n_threads: int = 1) -> sp.csr_matrix:
-    """Rows scaled to unit L2 norm; zero rows become empty rows (no neighbours)."""
+def _finite_norms(m: sp.csr_matrix, name: str, n_threads: int) -> np.ndarray:
+    """Row norms; a norm beyond float32 (values near its limit) would silently zero the row."""
     norm = _kernels.row_norms(m, n_threads=n_threads)
+    if norm.size and not np.isfinite(norm).all():
+        raise ValueError(f"{name}: row norms overflow float32 (values up to {float(np.abs(m.data).max()):g}); "
+                         "scale the values down")
+    return norm
+
+
+def normalize_rows(m: sp.csr_matrix, n_threads: int = 1, name: str = "X") -> sp.csr_matrix:
+    """Rows scaled to unit L2 norm; zero rows become empty rows (no neighbours)."""
+    norm = _finite_norms(m, name, n_threads)
     keep_rows = norm > 0
     inv = np.divide(1.0, norm, out=np.zeros_like(norm), where=keep_rows).astype(np.float32)
     out = _values_from(m, _kernels.scale_rows(m, scale=inv, n_threads=n_threads))
@@ -149,8 +158,8 @@ def _prepare(X, Y, metric, n_threads):
     Yw = A if Y is None else mats[1]
     scale = a_sizes = y_sizes = None
     if metric not in ("dot", "jaccard"):
-        A = normalize_rows(A, n_threads)
-        norm = _kernels.row_norms(Yw, n_threads=n_threads)
+        A = normalize_rows(A, n_threads, "X")
+        norm = _finite_norms(Yw, "X" if Y is None else "Y", n_threads)
         scale = np.divide(1.0, norm, out=np.zeros_like(norm), where=norm > 0).astype(np.float32)
     if metric == "jaccard":
         a_sizes = np.diff(A.indptr).astype(np.float32)

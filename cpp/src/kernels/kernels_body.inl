@@ -107,6 +107,7 @@ int64_t scan_marked(float* acc, uint8_t* marks, int64_t block, int64_t n, const 
       for (int64_t j = j0; j < n; ++j) {
         const float s = acc[j];
         acc[j] = -0.0f;
+        if (is_negative_zero(s)) continue;  // untouched: decided before scaling, as the vector path does
         take(j, scale ? s * scale[j] : s);
       }
       continue;
@@ -146,6 +147,7 @@ int64_t scan_dense(float* acc, int64_t end, const float* scale, const uint8_t* s
     if (c + 1 > cap) break;
     const float s = acc[j - 1];
     acc[j - 1] = -0.0f;
+    if (is_negative_zero(s)) continue;  // untouched: decided before scaling, as the vector path does
     take(j - 1, scale ? s * scale[j - 1] : s);
   }
   if (j > whole) {

@@ -149,7 +149,13 @@ def make_model(name: str, params: dict, *, seed=None, threads=0):
     return model
 
 
+def _say(text: str) -> None:
+    """A progress line on stderr (stdout keeps only the results), shown at once."""
+    print(text, file=sys.stderr, flush=True)
+
+
 def _fit(model, data):
+    _say(f"training {type(model).__name__} on {data.nnz:,} interactions ...")
     with _user_errors(f"cannot train {type(model).__name__}"):
         return model.fit(data)
 
@@ -182,8 +188,11 @@ def _metric_headers(k: int):
             "map": f"MAP@{k}", "coverage": "coverage"}
 
 
-def _evaluate(model, train, test, k, metrics, threads):
+def _evaluate(model, train, test, k, metrics, threads, quiet=False):
     """evaluate() plus wall-clock seconds spent after fitting (predict, recommend and metrics)."""
+    if not quiet:
+            _say(f"training {type(model).__name__} on {train.nnz:,} interactions, then predicting and ranking "
+             f"{test.nnz:,} held-out ones ...")
     start = time.perf_counter()
     with _user_errors(f"cannot evaluate {type(model).__name__}"):
         row = turborec.evaluate(model, train, test, k, list(metrics), n_threads=threads).iloc[0]

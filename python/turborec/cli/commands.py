@@ -10,7 +10,7 @@ import numpy as np
 
 import turborec
 
-from ._common import (RANKING_METRICS, RATING_METRICS, UsageError, _check_fraction, _evaluate, _fit,
+from ._common import (RANKING_METRICS, RATING_METRICS, UsageError, _check_fraction, _evaluate, _fit, _say,
                       _metric_headers, _metrics_for, _num, _require_pandas, _show, _size, _split, _table, _threads,
                       _user_errors, make_model, parse_params, read_ratings)
 
@@ -142,6 +142,7 @@ def run_evaluate(args) -> int:
     if args.split == "kfold":
         if args.folds < 2:
             raise UsageError(f"--folds must be >= 2, got {args.folds}")
+        _say(f"cross-validating {type(model).__name__} over {args.folds} folds of {data.nnz:,} interactions ...")
         with _user_errors(f"cannot cross-validate {type(model).__name__}"):
             table = turborec.cross_validate(model.clone, data, args.folds, k, metrics, seed=args.seed,
                                             n_threads=threads)

@@ -129,7 +129,7 @@ def run_demo(args) -> int:
             bar.set_postfix_str(label)
         else:  # no terminal for a bar: one line per model on stderr, so long runs show progress
             print(f"[{step}/{len(models)}] {label}: fitting and evaluating ...", file=sys.stderr, flush=True)
-        row, fit_s, eval_s = _evaluate(model, train, test, k, _metrics_for(model, explicit), threads)
+        row, fit_s, eval_s = _evaluate(model, train, test, k, _metrics_for(model, explicit), threads, quiet=True)
         fitted[label] = model
         values = [_num(row.get(mname), 3 if mname == "coverage" else 4) for mname in shown]
         rows.append([label, f"{fit_s:.2f}", f"{eval_s:.2f}"] + values)

@@ -361,11 +361,14 @@ def divergence_error(err: Exception, *, lr: float, reg: float, reg_bias: float |
     An SGD step scales a factor by (1 - lr * reg): from lr * reg >= 1 on, regularisation itself
     overshoots, so raising reg (the usual advice) would make it worse."""
     text = str(err).split(":")[0]
-    heavy = [(name, v) for name, v in (("reg", reg), ("reg_bias", reg_bias)) if v is not None and v >= 1 and lr * v >= 1]
+    heavy = [(name, v) for name, v in (("reg", reg), ("reg_bias", reg_bias)) if v is not None and lr * v >= 1]
     if heavy:
         names = " and ".join(f"{n}={v:g}" for n, v in heavy)
+        # Name the setting that is out of its usual range: lr (well below 1) or the regularisation.
+        culprit = ("the learning rate (lr)" if lr >= max(v for _, v in heavy)
+                   else " and ".join(n for n, _ in heavy))
         advice = (f"{names} with lr={lr:g} makes every regularisation step overshoot (lr * reg >= 1): "
-                  f"lower {' and '.join(n for n, _ in heavy)} (or lr)")
+                  f"lower {culprit}")
     else:
         advice = "lower the learning rate (lr) or raise the regularisation (reg)"
     return FloatingPointError(f"{text}: the loss or the factors are not finite; {advice}")
