@@ -304,3 +304,14 @@ def test_kernel_releases_the_gil(rng):
             break
     worker.join()
     assert ran_during_kernel
+
+
+def test_an_indptr_pointing_past_the_entries_is_refused_without_reading_them():
+    """A row whose end lies beyond the stored entries (the last indptr being fine) must be refused
+    before any index is read (AddressSanitizer caught the one CSR check reading past the array)."""
+    from turborec import _kernels
+
+    indptr = np.array([0, 1, 10**6, 2], np.int64)  # row 1 ends far beyond the 2 stored entries
+    wire = (indptr, np.array([0, 1], np.int32), None, 3, 3)
+    with pytest.raises(ValueError, match="outside the 2 stored entries|decreases"):
+        _kernels.topk(np.zeros((3, 3), np.float32), k=1, exclude=wire, n_threads=1)

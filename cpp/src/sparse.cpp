@@ -70,7 +70,7 @@ CsrCheck check_csr(const CsrView<Ptr>& a, int64_t stored, int n_threads) {
   parallel_chunks(a.n_rows, 16384, n_threads, [&](int tid, int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; ++r) {
       const int64_t b = a.row_begin(r), e = a.row_end(r);
-      bool invalid = e < b;
+      bool invalid = e < b || b < 0 || e > stored;  // never read an index outside the stored ones
       bool unsorted = false;
       for (int64_t p = b; p < e && !invalid; ++p) {
         const int32_t c = a.indices[p];
@@ -90,6 +90,9 @@ CsrCheck check_csr(const CsrView<Ptr>& a, int64_t stored, int n_threads) {
   if (const int64_t r = first(first_invalid); r >= 0) {
     const int64_t b = a.row_begin(r), e = a.row_end(r);
     if (e < b) return {CsrPattern::invalid, "indptr decreases at row " + std::to_string(r)};
+    if (b < 0 || e > stored)
+      return {CsrPattern::invalid, "indptr of row " + std::to_string(r) + " points outside the " +
+                                       std::to_string(stored) + " stored entries"};
     for (int64_t p = b; p < e; ++p) {
       const int32_t c = a.indices[p];
       if (c < 0 || c >= a.n_cols)
