@@ -174,6 +174,8 @@ def test_deterministic_across_threads_and_levels(rng, cls):
     (dict(metric="l2"), "metric must be one of"),
     (dict(min_k=-1), "min_k must be"),
     (dict(k=10, max_neighbours=5), "max_neighbours"),
+    (dict(k=1, max_neighbours=True), "max_neighbours"),  # a bool is no count (was accepted as 1)
+    (dict(k=True), "k must be an int >= 1"),
 ])
 def test_bad_parameters(kwargs, match):
     R = sp.csr_matrix(np.eye(4, dtype=np.float32))

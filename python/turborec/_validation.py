@@ -39,6 +39,14 @@ def check_k(k, name: str = "k", *, n_candidates: int | None = None) -> int:
     return k
 
 
+def check_param_int(v, name: str, minimum: int) -> int:
+    """A model parameter that must be an int >= minimum (numpy ints too, bools not); ValueError
+    naming it otherwise (the models' one wording for counts such as k, factors, epochs)."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {v!r}")
+    return int(v)
+
+
 def check_int(v, name: str, minimum: int) -> int:
     """An int (numpy ints too, bools not) that is at least ``minimum``."""
     if isinstance(v, bool) or not isinstance(v, numbers.Integral):

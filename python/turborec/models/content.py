@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _kernels
-from .._validation import as_csr
+from .._validation import as_csr, check_param_int
 from ..similarity import _prepare, neighbours, topk_similarity
 from ._baselines import entry_rows, means
 from ._rows import ReplacedRows
@@ -67,8 +67,7 @@ class ContentKNN(Recommender):
         self.n_threads = n_threads
 
     def _validate_params(self):
-        if isinstance(self.k, bool) or not isinstance(self.k, (int, np.integer)) or self.k < 1:
-            raise ValueError(f"k must be an int >= 1, got {self.k!r}")
+        check_param_int(self.k, "k", 1)
         if self.metric not in CONTENT_METRICS:
             raise ValueError(f"metric must be one of {CONTENT_METRICS}, got {self.metric!r}")
         for name in ("center", "clip"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 import time
 from dataclasses import dataclass
 
@@ -10,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _kernels
-from .._validation import _INT32_MAX, MAX_FACTORS, as_csr, is_finite_real, check_range_pair, check_seed
+from .._validation import _INT32_MAX, MAX_FACTORS, as_csr, is_finite_real, check_param_int, check_range_pair, check_seed
 from ._rows import ReplacedRows
 from ._dense import cosine_neighbours, recommend_dense, unit_rows
 from .base import Recommender, divergence_error
@@ -127,9 +126,7 @@ class FeatureMF(Recommender):
 
     def _validate_params(self):
         for name, low in (("factors", 1), ("epochs", 0), ("max_sampled", 1)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < low:
-                raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
+            check_param_int(getattr(self, name), name, low)
         if self.factors > MAX_FACTORS or self.epochs > _INT32_MAX or self.max_sampled > _INT32_MAX:
             raise ValueError(f"factors must be <= {MAX_FACTORS}, epochs and max_sampled < 2^31; got "
                              f"factors={self.factors}, epochs={self.epochs}, max_sampled={self.max_sampled}")

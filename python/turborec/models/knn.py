@@ -10,7 +10,7 @@ import scipy.sparse as sp
 
 from .. import _kernels
 from ..similarity import METRICS, neighbours, topk_similarity
-from .._validation import check_finite_scores, check_ids
+from .._validation import check_finite_scores, check_ids, check_param_int
 from ._baselines import als_baselines, means
 from ._rows import ReplacedRows
 from .base import Recommender
@@ -82,17 +82,18 @@ class _NeighbourhoodModel(Recommender):
         self.n_threads = n_threads
 
     def _check_params(self):
-        if isinstance(self.k, bool) or not isinstance(self.k, (int, np.integer)) or self.k < 1:
-            raise ValueError(f"k must be an int >= 1, got {self.k!r}")
+        check_param_int(self.k, "k", 1)
         if self.metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}, got {self.metric!r}")
         if self.variant not in VARIANTS:
             raise ValueError(f"variant must be one of {VARIANTS}, got {self.variant!r}")
-        if isinstance(self.min_k, bool) or not isinstance(self.min_k, (int, np.integer)) or self.min_k < 0:
-            raise ValueError(f"min_k must be an int >= 0, got {self.min_k!r}")
-        if self.max_neighbours is not None and (not isinstance(self.max_neighbours, (int, np.integer))
-                                                or self.max_neighbours < self.k):
-            raise ValueError(f"max_neighbours must be None or an int >= k ({self.k}), got {self.max_neighbours!r}")
+        check_param_int(self.min_k, "min_k", 0)
+        if self.max_neighbours is not None:  # a bool is no count: refused like everywhere else
+            try:
+                check_param_int(self.max_neighbours, "max_neighbours", int(self.k))
+            except ValueError:
+                raise ValueError(f"max_neighbours must be None or an int >= k ({self.k}), "
+                                 f"got {self.max_neighbours!r}") from None
 
     def _validate_params(self):
         self._check_params()

@@ -11,7 +11,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _kernels
-from .._validation import _INT32_MAX, MAX_FACTORS, as_csr, is_finite_real, as_float32_array, check_ids, check_range_pair, check_seed
+from .._validation import (_INT32_MAX, MAX_FACTORS, as_csr, as_float32_array, check_ids, check_param_int,
+                           check_range_pair, check_seed, is_finite_real)
 from ..data import Interactions
 from ._rows import ReplacedRows
 from ._dense import cosine_neighbours, recommend_dense, unit_rows
@@ -216,8 +217,7 @@ class MatrixFactorization(Recommender):
             v = getattr(self, name)
             if name == "grid" and v is None:
                 continue
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < (0 if name == "epochs" else 1):
-                raise ValueError(f"{name} must be an int >= {0 if name == 'epochs' else 1}, got {v!r}")
+            check_param_int(v, name, 0 if name == "epochs" else 1)
         if self.factors > MAX_FACTORS or self.epochs > _INT32_MAX or (self.grid or 1) > _INT32_MAX:
             raise ValueError(f"factors must be <= {MAX_FACTORS}, epochs and grid < 2^31; got factors={self.factors}, "
                              f"epochs={self.epochs}, grid={self.grid}")
