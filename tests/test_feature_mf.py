@@ -17,7 +17,7 @@ MASK = (1 << 64) - 1
 
 
 class Stream:
-    """splitmix64, as cpp/src/feature_mf.cpp draws negatives."""
+    """splitmix64, as the kernels draw negatives: below(n) = (next() * n) >> 64."""
 
     def __init__(self, seed):
         self.state = seed & MASK
@@ -30,11 +30,13 @@ class Stream:
         return z ^ (z >> 31)
 
     def below(self, n):
-        return self.next() % n
+        return (self.next() * n) >> 64
 
 
 def reference_fit(model, R):
-    """The same updates as the C++ epoch with one thread, in float64 numpy."""
+    """The same updates as the C++ epoch with one thread, in float64 numpy. WARP scores candidate
+    negatives from a cache of the pool items' vectors, rebuilt every ``round`` samples
+    (max(16384, 2 nnz(I)), cpp/src/feature_mf.cpp) and refreshed for the two items of an update."""
     rng = np.random.default_rng(model.seed)
     own = np.full(R.shape[0], model.own_vectors), np.full(R.shape[1], model.own_vectors)
     Fu = sp.csr_matrix((R.shape[0], 0), dtype=np.float32) if model.user_features_.shape[1] == 0 else model.user_features_
@@ -85,10 +87,20 @@ def reference_fit(model, R):
             tries += 1
         return j
 
+    round_len = model._warp_refresh or max(16384, 2 * I.nnz)
+    cache = np.zeros((R.shape[1], dpad))
+    cache_b = np.zeros(R.shape[1])
+
+    def refresh(r):
+        cache[r], cache_b[r] = rep(I, Ei, bi_w, r)
+
     for epoch in range(model.epochs):
         order = rng.permutation(R.nnz)
         s = Stream(_kernels.feature_mf_stream(seed=model.seed, epoch=epoch, chunk=0))
-        for t in order:
+        for n_done, t in enumerate(order):
+            if model.loss == "warp" and n_done % round_len == 0:
+                for r in pool:
+                    refresh(r)
             u, i = users[t], items[t]
             p, bu = rep(U, Eu, bu_w, u)
             qi, bi = rep(I, Ei, bi_w, i)
@@ -107,8 +119,12 @@ def reference_fit(model, R):
                 sj = (bj if model.biased else 0.0) + p @ qj
                 coef = 1.0 / (1.0 + np.exp(si - sj))
             else:
+                pos = set(R.indices[R.indptr[u]:R.indptr[u + 1]])
                 for trial in range(1, model.max_sampled + 1):
-                    cand = negative(u, s)
+                    cand = pool[s.below(pool.size)]
+                    sc = (cache_b[cand] if model.biased else 0.0) + p @ cache[cand]
+                    if not sc > si - 1.0 or cand in pos:
+                        continue
                     qj, bj = rep(I, Ei, bi_w, cand)
                     sj = (bj if model.biased else 0.0) + p @ qj
                     if sj > si - 1.0:
@@ -120,6 +136,9 @@ def reference_fit(model, R):
             upd(U, Eu, bu_w, acc_u, u, qi - qj, -coef, 0.0)
             upd(I, Ei, bi_w, acc_i, i, p, -coef, -coef)
             upd(I, Ei, bi_w, acc_i, j, p, coef, coef)
+            if model.loss == "warp":
+                refresh(i)
+                refresh(j)
     return Eu, Ei, bu_w, bi_w
 
 
@@ -145,6 +164,19 @@ def test_sgd_matches_numpy_replay(tiny, loss, variant, simd):
     np.testing.assert_allclose(m.embeddings["item_emb"], Ei, rtol=2e-4, atol=2e-5)
     np.testing.assert_allclose(m.embeddings["item_bias"], bi, rtol=2e-4, atol=2e-5)
     np.testing.assert_allclose(m.embeddings["user_bias"], bu, rtol=2e-4, atol=2e-5)
+
+
+@pytest.mark.parametrize("refresh", [1, 7])
+def test_warp_cache_rounds_match_numpy_replay(tiny, refresh, simd):
+    """WARP's candidate cache rebuilt every `refresh` samples (several rounds per epoch), 1 thread."""
+    R, F, Fu = tiny
+    m = FeatureMF(factors=5, epochs=3, loss="warp", seed=11, n_threads=1, max_sampled=4)
+    m._warp_refresh = refresh
+    m.fit(R, item_features=F, user_features=Fu)
+    Eu, Ei, bu, bi = reference_fit(m, R)
+    np.testing.assert_allclose(m.embeddings["user_emb"], Eu, rtol=2e-4, atol=2e-5)
+    np.testing.assert_allclose(m.embeddings["item_emb"], Ei, rtol=2e-4, atol=2e-5)
+    np.testing.assert_allclose(m.embeddings["item_bias"], bi, rtol=2e-4, atol=2e-5)
 
 
 def test_scores_and_cold_items_from_features(tiny):

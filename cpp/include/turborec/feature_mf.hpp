@@ -5,8 +5,8 @@
 // score(u, i) = mu + b_u + b_i + <p_u, q_i>.
 //
 // Trained by lock-free parallel SGD (Hogwild): the samples of an epoch, in a caller-given order,
-// are cut into one contiguous chunk per thread, and every thread updates the shared embedding rows
-// without locks. Feature rows (a genre) are shared by many items, so the grid partition of
+// are cut into one contiguous chunk per thread (per round, see feature_mf_epoch), and every thread
+// updates the shared embedding rows without locks. Feature rows (a genre) are shared by many items, so the grid partition of
 // mf_sgd.hpp cannot keep threads apart; sparse updates make collisions rare. With one thread the
 // run is sequential and, given the same order and seed, bit for bit reproducible.
 #include <cstdint>
@@ -46,6 +46,7 @@ struct FeatureMfOptions {
   bool adagrad = true;
   bool biased = true;
   int max_sampled = 10;  // WARP: negatives tried per positive
+  int64_t refresh = 0;   // WARP: samples per round (0: feature_mf_refresh_interval)
   uint64_t seed = 0;
 };
 
@@ -58,12 +59,30 @@ struct FeatureMfSampling {
   int64_t pool_size = 0;
 };
 
-// One epoch over samples order[0 .. n) (indices into users / items / values). Chunk c of the
-// n_threads chunks draws its negatives from the stream feature_mf_stream(seed, epoch, c). Returns
-// the summed loss; throws std::domain_error if it is not finite (a diverging learning rate).
+// One epoch over samples order[0 .. n) (indices into users / items / values). The epoch runs in
+// rounds of options.refresh (default feature_mf_refresh_interval(I)) samples (WARP; the other
+// losses: one round); each
+// round is cut into one contiguous chunk per thread, and chunk c always draws its negatives from
+// the stream feature_mf_stream(seed, epoch, c), continued from round to round: pool[below(n)]
+// with below(n) = (next() * n) >> 64 on splitmix64.
+//
+// BPR: the negative is the first of up to 10 draws that is not one of the user's positives.
+// WARP: up to max_sampled draws; a draw is scored from a cache of the pool items' vectors and
+// biases (rebuilt at the start of every round, and refreshed for the positive and the negative
+// after each update), and it becomes the negative when that score is within the margin
+// (score > s_ui - 1), it is not a positive, and its exact score is within the margin too (so only
+// the cache's stale scores that miss a violation differ from scoring every draw exactly, as
+// LightFM does). Weight log(max(1, floor((pool_size - 1) / trial))), trial its 1-based draw.
+// The updates then use the exact vectors of the user, the positive and the negative.
+//
+// Returns the summed loss; throws std::domain_error if it is not finite (a diverging learning rate).
 double feature_mf_epoch(const FeatureRows& U, const FeatureRows& I, const int32_t* users, const int32_t* items,
                         const float* values, const int64_t* order, int64_t n, const FeatureMfSampling& sampling,
                         FeatureMfState& state, const FeatureMfOptions& options, int epoch, int n_threads);
+
+// WARP's cache rebuild interval in samples: max(16384, 2 * nnz(I)), so a rebuild costs a small
+// fraction of the round it serves.
+int64_t feature_mf_refresh_interval(const FeatureRows& I);
 
 // The seed of the random stream of chunk `chunk` in epoch `epoch` (splitmix64, documented so a
 // reference implementation can replay it).

@@ -44,6 +44,63 @@ struct SgdBlockArgs {
   uint64_t rng_seed;
 };
 
+// A thread's negative-sampling stream in the feature-aware factorisation: the splitmix64 state
+// and the next kFeatureMfAhead draws from the pool, taken early so their rows can be prefetched;
+// the draws are handed out in stream order (`ahead` is filled once, when primed).
+constexpr int kFeatureMfAhead = 16;
+struct FeatureMfStream {
+  uint64_t state;
+  int32_t ahead[kFeatureMfAhead];
+  int32_t head;
+  int32_t primed;
+};
+
+// Everything the feature-aware factorisation's SGD needs for one thread's run of samples (see
+// feature_mf.hpp for the model). CSR rows: users / items -> feature columns (int64 indptr).
+struct FeatureMfArgs {
+  const int64_t* u_indptr;
+  const int32_t* u_indices;
+  const float* u_data;
+  const int64_t* i_indptr;
+  const int32_t* i_indices;
+  const float* i_data;
+  const int32_t* users;    // per sample
+  const int32_t* items;    // per sample
+  const float* values;     // per sample (squared loss)
+  const int64_t* order;    // samples order[begin .. end) are visited
+  int64_t begin;
+  int64_t end;
+  float* user_emb;  // feature rows x dpad
+  float* item_emb;
+  float* user_bias;
+  float* item_bias;
+  float* user_acc;  // feature rows x 2: AdaGrad accumulators (factors, bias)
+  float* item_acc;
+  // WARP: the materialised item vectors (items x dpad) and biases that score sampled negatives;
+  // rows of the positive and the chosen negative are recomputed after their update.
+  float* cache;
+  float* cache_bias;
+  float* scratch;  // 5 x dpad floats
+  int dpad;        // a multiple of 16
+  int factors;
+  int loss;        // 0 squared, 1 BPR, 2 WARP (FeatureMfLoss)
+  int max_sampled;
+  float mu;
+  float lr;
+  float reg;
+  float reg_bias;
+  bool adagrad;
+  bool biased;
+  // Users' positives (ranking losses): row u of a CSR, each row's sorted items laid out as an
+  // implicit binary search tree in breadth-first (Eytzinger) order, so a search can prefetch the
+  // nodes four levels below it in one cache line.
+  const int64_t* pos_indptr;
+  const int32_t* pos_tree;
+  const int32_t* pool;        // negatives are drawn uniformly from here
+  int64_t pool_size;
+  FeatureMfStream* rng;       // advanced in place
+};
+
 struct KernelTable {
   SimdLevel level;
 
@@ -93,11 +150,13 @@ struct KernelTable {
   // <a, b> over n floats (n a multiple of 16).
   float (*dot)(const float* a, const float* b, int n);
 
-  // ---- feature-aware factorisation (n a multiple of 16) ------------------------------------------
-  // y += a * x.
-  void (*axpy)(float a, const float* x, float* y, int n);
-  // g = coef * dir + reg * e; returns sum of g^2.
-  float (*sgd_gradient)(const float* dir, const float* e, float coef, float reg, float* g, int n);
+  // ---- feature-aware factorisation (dpad a multiple of 16) --------------------------------------
+  // SGD over samples order[begin .. end): returns the summed loss (see cpp/src/feature_mf.cpp).
+  double (*feature_mf_samples)(const FeatureMfArgs& args);
+  // out[r] = sum_t data[t] * emb[indices[t]] over row r = rows[k] (k < n; rows null: r = k) of a
+  // CSR, out_bias[r] the same for bias: the rows' materialised vectors (out has stride dpad).
+  void (*feature_mf_rows)(const int64_t* indptr, const int32_t* indices, const float* data, const int32_t* rows,
+                          int64_t n, const float* emb, const float* bias, int dpad, float* out, float* out_bias);
 };
 
 const KernelTable& kernels();                   // the active level

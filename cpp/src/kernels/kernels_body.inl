@@ -543,25 +543,11 @@ double sgd_bpr(const SgdBlockArgs& a) {
 
 // ---- feature-aware factorisation (cpp/src/feature_mf.cpp) ----------------------------------------
 
-void axpy(float a, const float* x, float* y, int n) {
-  const vf va = vset1(a);
-  for (int v = 0; v < n; v += W) vstore(y + v, vfmadd(va, vload(x + v), vload(y + v)));
-}
-
-float sgd_gradient(const float* dir, const float* e, float coef, float reg, float* g, int n) {
-  const vf vc = vset1(coef), vr = vset1(reg);
-  vf sq = vzero();
-  for (int v = 0; v < n; v += W) {
-    const vf gv = vfmadd(vc, vload(dir + v), vmul(vr, vload(e + v)));
-    vstore(g + v, gv);
-    sq = vfmadd(gv, gv, sq);
-  }
-  return vreduce_add(sq);
-}
+#include "kernels/feature_mf_body.inl"
 
 }  // namespace
 
 extern const KernelTable table = {
     kLevel, topk_scan, scan_marked, scan_dense, kDotMR, kDotNR, dot_pack_items, dot_topk, sgd_squared, sgd_bpr, dot,
-    axpy, sgd_gradient,
+    feature_mf_samples, feature_mf_rows,
 };

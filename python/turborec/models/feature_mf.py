@@ -103,6 +103,7 @@ class FeatureMF(Recommender):
                          "user_acc_", "item_acc_", "user_own_", "item_own_", "global_mean_", "rating_range_", "seed_",
                          "history_", "item_warm_")
     scores_cold_items = True
+    _warp_refresh = 0  # WARP's cache rounds in samples (0: the kernel's default); the replay test shortens them
 
     def __init__(self, factors=32, epochs=20, *, loss="warp", lr=0.05, reg=0.0, reg_bias=0.0, lr_schedule="adagrad",
                  own_vectors=True, normalize=True, max_sampled=10, init_std=0.1, biased=True, clip=None, n_threads=0,
@@ -221,7 +222,8 @@ class FeatureMF(Recommender):
                     positives=R if ranking else None, pool=pool, tables=tables, factors=d,
                     mu=float(self.global_mean_), loss=self.loss, lr=float(self.lr), reg=float(self.reg),
                     reg_bias=float(self.reg_bias), adagrad=self.lr_schedule == "adagrad", biased=bool(self.biased),
-                    max_sampled=int(self.max_sampled), seed=self.seed_, epoch=epoch, n_threads=self._n_threads)
+                    max_sampled=int(self.max_sampled), seed=self.seed_, epoch=epoch, n_threads=self._n_threads,
+                    refresh=int(self._warp_refresh))
                 row = {"epoch": epoch, "seconds": time.perf_counter() - start,
                        ("train_loss" if ranking else "train_rmse"):
                            total / max(R.nnz, 1) if ranking else float(np.sqrt(total / max(R.nnz, 1)))}
