@@ -131,22 +131,22 @@ inline void fmf_prefetch_features(const int64_t* indptr, const int32_t* indices,
   }
 }
 
-// The stages of sample s + ahead (ahead = 16, 12, 8, 4): its user and item ids, their CSR row
+// The stages of sample s + ahead (ahead = 24, 18, 12, 6): its user and item ids, their CSR row
 // pointers, their columns, their feature rows, each stage reading what the one before fetched.
 inline void fmf_prefetch_sample(const FeatureMfArgs& a, int64_t s, int dpad) {
-  if (s + 16 < a.end) {
-    const int64_t t = a.order[s + 16];
+  if (s + 24 < a.end) {
+    const int64_t t = a.order[s + 24];
     prefetch_line(a.users + t);
     prefetch_line(a.items + t);
   }
-  if (s + 12 < a.end) {
-    const int64_t t = a.order[s + 12];
+  if (s + 18 < a.end) {
+    const int64_t t = a.order[s + 18];
     prefetch_line(a.u_indptr + a.users[t]);
     prefetch_line(a.i_indptr + a.items[t]);
     if (a.loss != 0) prefetch_line(a.pos_indptr + a.users[t]);
   }
-  if (s + 8 < a.end) {
-    const int64_t t = a.order[s + 8];
+  if (s + 12 < a.end) {
+    const int64_t t = a.order[s + 12];
     fmf_prefetch_cols(a.u_indptr, a.u_indices, a.u_data, a.users[t]);
     fmf_prefetch_cols(a.i_indptr, a.i_indices, a.i_data, a.items[t]);
     if (a.loss != 0) {  // the top five levels of the user's positives tree
@@ -155,8 +155,8 @@ inline void fmf_prefetch_sample(const FeatureMfArgs& a, int64_t s, int dpad) {
       prefetch_line(tree + 16);
     }
   }
-  if (s + 4 < a.end) {
-    const int64_t t = a.order[s + 4];
+  if (s + 6 < a.end) {
+    const int64_t t = a.order[s + 6];
     fmf_prefetch_features(a.u_indptr, a.u_indices, a.users[t], a.user_emb, a.user_acc, dpad);
     fmf_prefetch_features(a.i_indptr, a.i_indices, a.items[t], a.item_emb, a.item_acc, dpad);
   }
