@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import numbers
+import threading
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -79,8 +80,12 @@ class Hybrid(Recommender):
 
     ``predict(u, i)`` is the weighted mean of the members' predictions (cold items: of the members
     that score them, when there is one). ``similar_items`` / ``similar_users`` come from the member
-    with the largest weight. ``partial_fit_users`` is not supported (fold users into the members
-    and fit the blend again). Saving stores every member inside the file.
+    with the largest weight. ``partial_fit_users`` folds the users into every member (each through
+    its own ``partial_fit_users`` rules, on a copy of the member, so readers of the blend see the
+    old members or the new ones, never a mix) and into the cold-user switch; the weights and which
+    items count as cold stay as fitted. A member without fold-in makes it raise
+    NotImplementedError naming that member, and nothing changes. Saving stores every member
+    inside the file.
     """
 
     _saved_attributes = ("weights_", "members_blob_", "members_offsets_")
@@ -282,6 +287,31 @@ class Hybrid(Recommender):
     def _similar_users(self, live, users, k):
         return self._lead(live).similar_users(users, k)
 
+    # ---- fold-in: delegated to the members ----------------------------------------------------------
+
+    def partial_fit_users(self, users, user_items, *, user_ids=None) -> "Hybrid":
+        super().partial_fit_users(users, user_items, user_ids=user_ids)
+        for m in self._live.members:  # the members answer for the same users under the same raw ids
+            if getattr(m, "user_map_", None) is not None:
+                m.user_map_ = getattr(self, "user_map_", None)
+        return self
+
+    partial_fit_users.__doc__ = Recommender.partial_fit_users.__doc__
+
+    def _fold_in(self, live, users, rows):
+        for t, m in enumerate(live.members):
+            if type(m)._fold_in is Recommender._fold_in:
+                raise NotImplementedError(f"Hybrid.partial_fit_users: models[{t}] ({type(m).__name__}) does not "
+                                          "support partial_fit_users; refit the Hybrid to add these users")
+        members = []
+        for t, m in enumerate(live.members):
+            try:
+                members.append(_folded(m, users, rows))
+            except (NotImplementedError, ValueError, TypeError) as err:
+                raise type(err)(f"Hybrid.partial_fit_users: models[{t}] ({type(m).__name__}): {err}") from err
+        return replace(live, seen=live.seen.replace(users, rows), members=tuple(members),
+                       popularity=_folded(live.popularity, users, rows))
+
     # ---- persistence: members travel inside the file as their own model files -----------------------
 
     def _saved_state(self, live):
@@ -334,6 +364,17 @@ class Hybrid(Recommender):
             if (m.n_users, m.n_items) != R.shape:
                 raise ValueError(f"member {t} has shape {(m.n_users, m.n_items)}, expected {R.shape}")
         self._publish(self._live_of(R, members, weights))
+
+
+def _folded(model: Recommender, users: np.ndarray, rows: sp.csr_matrix) -> Recommender:
+    """A copy of a fitted model with the users folded in; ``model`` itself is left as it is (the
+    copy shares its unchanged arrays: fold-ins publish new state, never write into the old)."""
+    copy = object.__new__(type(model))
+    copy.__dict__.update(model.__dict__)
+    copy._write_lock = threading.Lock()
+    live = model._live
+    copy._publish(model._fold_in(live, users, rows))
+    return copy
 
 
 def _matrix(x):
