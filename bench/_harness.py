@@ -201,6 +201,9 @@ _LIBRARIES = (
     ("surprise", "surprise"),
     ("LIBMF", "libmf"),
     ("libmf", "libmf"),
+    ("LightFM", "lightfm"),
+    ("lightfm", "lightfm"),
+    ("cornac", "cornac"),
 )
 
 

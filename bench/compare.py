@@ -58,10 +58,10 @@ import numpy as np  # noqa: E402
 import _harness as H  # noqa: E402
 
 README_START, README_END = "<!-- performance:start -->", "<!-- performance:end -->"
-ML_TASKS = ("knn_quality", "mf_quality", "ranking")
+ML_TASKS = ("knn_quality", "mf_quality", "ranking", "content")
 PEER_MODULES = ("turborec", "numpy", "scipy", "threadpoolctl", "faiss", "implicit", "sparse_dot_topn", "sklearn",
-                "surprise", "libmf", "matplotlib")
-QUALITY_KEYS = ("agree_numpy", "agree_scipy", "neighbours_agree_scipy", "test_rmse", "rmse", "ndcg@10")
+                "surprise", "libmf", "lightfm", "cornac", "matplotlib")
+QUALITY_KEYS = ("agree_numpy", "agree_scipy", "neighbours_agree_scipy", "test_rmse", "rmse", "cold_ndcg@10", "ndcg@10")
 QUALITY_MEANING = {
     "agree_numpy": "share of numpy's top-k ids returned (continuous random scores: no ties)",
     "agree_scipy": "neighbour-set agreement with the scipy baseline, ties counted: share of its top-k matched "
@@ -71,6 +71,9 @@ QUALITY_MEANING = {
     "test_rmse": "RMSE on the held-out 10% (synthetic ratings)",
     "rmse": "RMSE over the test folds", "mae": "MAE over the test folds",
     "ndcg@10": "NDCG@10 over users with held-out items (binary gains)", "recall@10": "recall@10, same users",
+    "cold_ndcg@10": "NDCG@10 on the cold-start items (held out with all their ratings), ranked among the cold items "
+                    "(content task; its ndcg@10 is the warm items')",
+    "cold_recall@10": "recall@10 on the cold-start items, same users",
     "items_per_s": "rows (items) of the similarity matrix per second", "users_per_s": "users served per second",
     "s_per_epoch": "seconds per epoch",
 }
@@ -78,6 +81,7 @@ QUALITY_MEANING = {
 
 def tasks():
     """key -> (callable, what it is). Imported lazily so --render needs no turborec."""
+    import content_quality
     import knn_quality
     import mf_quality
     import mf_speed
@@ -93,11 +97,13 @@ def tasks():
         "knn_quality": (knn_quality.run, "UserKNN/ItemKNN on ml-latest-small vs Surprise KNN*"),
         "mf_quality": (mf_quality.run, "MF on ml-latest-small vs Surprise SVD"),
         "ranking": (knn_quality.run_ranking, "top-10 ranking on ml-latest-small vs implicit"),
+        "content": (content_quality.run, "FeatureMF (item features, cold start) on ml-latest-small vs LightFM, cornac"),
         "scaling": (None, "turborec alone at x1, x4, x16 data and 1..n threads"),
     }
 
 
-TASK_KEYS = ("topk", "similarity", "knn_recommend", "mf", "bpr", "knn_quality", "mf_quality", "ranking", "scaling")
+TASK_KEYS = ("topk", "similarity", "knn_recommend", "mf", "bpr", "knn_quality", "mf_quality", "ranking", "content",
+             "scaling")
 
 
 # ---- machine -----------------------------------------------------------------------------------
@@ -247,11 +253,12 @@ def run_all(args) -> dict:
         results["other_load"][key] = load.cores
         print(f"  [{key}: {results['task_seconds'][key]:.0f} s; other processes kept {load.cores:.2f} of "
               f"{n_cpus} cores busy meanwhile]", flush=True)
-    for module in ("faiss", "implicit", "sparse_dot_topn", "sklearn", "surprise", "libmf"):
+    hints = {"libmf": " (optional, not in the bench extra; see bench/mf_speed.py)",
+             "lightfm": " (its sdist needs a patched build under current setuptools; see bench/content_quality.py)"}
+    for module in ("faiss", "implicit", "sparse_dot_topn", "sklearn", "surprise", "libmf", "lightfm", "cornac"):
         if not H.has(module):
             results["skipped"].append(f"{module} not installed: its rows are missing"
-                                      + (" (optional, not in the bench extra; see bench/mf_speed.py)"
-                                         if module == "libmf" else " (pip install '.[bench]')"))
+                                      + hints.get(module, " (pip install '.[bench]')"))
     results["wall_seconds"] = time.perf_counter() - started
     results["task_keys"] = task_keys
     return results

@@ -22,6 +22,15 @@ LightFM's fit time to FeatureMF's, measured in the same run on the same threads 
 counts (printed after the table, for WARP and BPR at --threads and at 1 thread).
 
     python bench/content_quality.py [--data DIR] [--threads 2] [--epochs 20] [--factors 32] [--repeat 3] [--quick]
+
+``run()`` is bench/compare.py's "content" task: the same split and features, FeatureMF (WARP, BPR)
+against LightFM (same loss, features, factors, epochs, learning rate, threads), cornac's BPR (no
+item features: it cannot score cold items; cornac has no LightFM-style feature model that runs
+without a deep-learning framework) and a numpy loop of the same WARP/BPR updates (timed on a
+sample of the updates and scaled). A missing peer is skipped with a note.
+
+LightFM's sdist does not build under current setuptools and pip's build isolation:
+``bash bench/install_lightfm.sh`` builds it with the one-line fix. cornac: ``pip install cornac``.
 """
 
 from __future__ import annotations
@@ -36,7 +45,7 @@ import numpy as np
 import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import find_dataset, has  # noqa: E402
+from _harness import PeakMemory, Row, Timing, find_dataset, has, timed  # noqa: E402
 
 import turborec  # noqa: E402
 from turborec.features import item_features  # noqa: E402
@@ -131,6 +140,162 @@ def speedups(rows, threads) -> dict:
     return out
 
 
+def identity_and(F, n_items, warm):
+    """LightFM's item features: [I | F] rows normalised to sum 1 (train), and the same with the
+    identity dropped for cold items (scoring: cold items from their features alone)."""
+    feats = sp.csr_matrix(F, dtype=np.float32)
+    ident = sp.identity(n_items, format="csr", dtype=np.float32)
+    norm = lambda m: sp.csr_matrix(sp.diags(1.0 / np.maximum(np.asarray(m.sum(1)).ravel(), 1e-12)) @ m,
+                                   dtype=np.float32)
+    return (norm(sp.hstack([ident, feats], format="csr")),
+            norm(sp.hstack([ident.multiply(warm[:, None]), feats], format="csr")))
+
+
+def numpy_loop(train, full, loss, factors, n_samples, seed=0):
+    """The same model's SGD in a plain numpy loop (one sample at a time, LightFM's rules: WARP up to
+    10 negatives, AdaGrad per feature row) over the first n_samples of a shuffled epoch; returns
+    seconds per sample."""
+    rng = np.random.default_rng(seed)
+    n_users, n_items = train.shape
+    Eu = rng.normal(0, 0.1, (n_users, factors)).astype(np.float32)  # users: their own vector only
+    Ei = rng.normal(0, 0.1, (full.shape[1], factors)).astype(np.float32)
+    bi, acc = np.zeros(full.shape[1], np.float32), np.ones(full.shape[1], np.float32)
+    coo = train.tocoo()
+    order = rng.permutation(coo.nnz)[:n_samples]
+    start = time.perf_counter()
+    for t in order:
+        u, i = coo.row[t], coo.col[t]
+        p = Eu[u]
+        ci, wi = full.indices[full.indptr[i]:full.indptr[i + 1]], full.data[full.indptr[i]:full.indptr[i + 1]]
+        qi, si = wi @ Ei[ci], wi @ bi[ci]
+        si += p @ qi
+        for trial in range(1, (10 if loss == "warp" else 1) + 1):
+            j = rng.integers(n_items)
+            cj, wj = full.indices[full.indptr[j]:full.indptr[j + 1]], full.data[full.indptr[j]:full.indptr[j + 1]]
+            qj = wj @ Ei[cj]
+            sj = wj @ bi[cj] + p @ qj
+            if loss == "bpr" or sj > si - 1.0:
+                break
+        else:
+            continue
+        coef = 1.0 / (1.0 + np.exp(si - sj)) if loss == "bpr" else np.log(max(1.0, np.floor((n_items - 1) / trial)))
+        Eu[u] += 0.05 * coef * (qi - qj)
+        for cols, w, sign in ((ci, wi, 1.0), (cj, wj, -1.0)):
+            g = -sign * coef * w[:, None] * p[None, :]
+            acc[cols] += (g * g).sum(axis=1) / factors
+            Ei[cols] -= 0.05 / np.sqrt(acc[cols])[:, None] * g
+            bi[cols] += 0.05 * sign * coef * w
+    return (time.perf_counter() - start) / max(order.size, 1)
+
+
+def cornac_bpr(train, factors, epochs, threads, seed=0):
+    """A fit of cornac's BPR on the training pairs and a scorer with its vectors in our item order
+    (zero for the items it never saw: the cold ones)."""
+    import warnings
+
+    import cornac
+
+    coo = train.tocoo()
+    data = cornac.data.Dataset.from_uir(list(zip(coo.row.astype(str), coo.col.astype(str), np.ones(coo.nnz))),
+                                        seed=seed)
+
+    def fit():
+        model = cornac.models.BPR(k=factors, max_iter=epochs, learning_rate=0.05, num_threads=threads, seed=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return model.fit(data)
+
+    def scorer(model):
+        ue, ie, ib = np.zeros((train.shape[0], factors)), np.zeros((train.shape[1], factors)), np.zeros(train.shape[1])
+        u_raw, u_at = np.array([int(k) for k in data.uid_map]), np.array(list(data.uid_map.values()))
+        i_raw, i_at = np.array([int(k) for k in data.iid_map]), np.array(list(data.iid_map.values()))
+        ue[u_raw], ie[i_raw], ib[i_raw] = model.u_factors[u_at], model.i_factors[i_at], model.i_biases[i_at]
+        return _Scored(ue, ie, ib, train)
+
+    return fit, scorer
+
+
+def run(quick: bool = False, threads: int = 0, repeats: int = 3, *, data: Path | None = None) -> list[Row]:
+    """bench/compare.py's content task: rows for FeatureMF, LightFM, cornac and a numpy loop."""
+    threads = turborec.effective_threads(threads)
+    data_dir = Path(data or DEFAULT_DATA)
+    if not (data_dir / "ratings.csv").is_file():
+        print(f"  MovieLens latest-small not found at {data_dir}: skipped (pass --data or set TURBOREC_DATASETS)")
+        return []
+    interactions, F = load(data_dir)
+    train_i, test_i = turborec.cold_start_split(interactions, 0.2, seed=0, warm_test_fraction=0.2)
+    train, test = train_i.matrix, test_i.matrix
+    factors, epochs = 32, 5 if quick else 20
+    n_items = train.shape[1]
+    warm = np.bincount(train.indices, minlength=n_items) > 0
+    full, cold_rows = identity_and(F.matrix, n_items, warm)
+    rows: list[Row] = []
+
+    def quality(model):
+        q = segments(model, train, test)
+        return {"cold_ndcg@10": q["cold_ndcg"], "ndcg@10": q["warm_ndcg"], "cold_recall@10": q["cold_recall"],
+                "recall@10": q["warm_recall"]}
+
+    for loss in ("warp", "bpr"):
+        task = (f"FeatureMF {loss.upper()} fit, ml-latest-small genres + tags, cold-start split "
+                f"({train.nnz:,} train), {factors} factors, {epochs} epochs")
+        print(f"{task}: {threads} threads", flush=True)
+
+        def add(name, t, peak, q, note="", counterpart="", th=threads):
+            rows.append(Row(task, name, t.seconds, threads=th, runs=t.runs, peak_bytes=peak, quality=q, note=note,
+                            counterpart=counterpart))
+            print(f"  {name:<44} {t.seconds:8.3f} s  warm NDCG@10 {q.get('ndcg@10', float('nan')):.4f}  "
+                  f"cold NDCG@10 {q.get('cold_ndcg@10', float('nan')):.4f}", flush=True)
+
+        ours = lambda: turborec.FeatureMF(factors=factors, epochs=epochs, loss=loss, lr=0.05, n_threads=threads,
+                                          seed=0).fit(train, item_features=F.matrix)
+        with PeakMemory() as mem:
+            t = timed(ours, repeats=repeats)
+        add(f"turborec FeatureMF ({loss})", t, mem.peak, quality(t.result),
+            counterpart=f"LightFM ({loss})" if has("lightfm") else "")
+        if has("lightfm"):
+            from lightfm import LightFM
+
+            coo = train.tocoo()
+            theirs = lambda: LightFM(no_components=factors, loss=loss, learning_rate=0.05, random_state=0).fit(
+                coo, item_features=full, epochs=epochs, num_threads=threads)
+            with PeakMemory() as mem:
+                t = timed(theirs, repeats=repeats)
+            bias, emb = t.result.get_item_representations(cold_rows)
+            _, ue = t.result.get_user_representations()
+            add(f"LightFM ({loss})", t, mem.peak, quality(_Scored(ue, emb, bias, train)),
+                "same features ([I | genres + tags], rows normalised), same split; cold items scored from "
+                "their features alone")
+        m = 300 if quick else 2000
+        per_sample = numpy_loop(train, full, loss, factors, m)
+        seconds = per_sample * train.nnz * epochs
+        add("numpy loop (sampled)", Timing(seconds, None, 1, [seconds]), 0, {},
+            f"the same updates one sample at a time, timed on {m:,} samples and scaled", th=1)
+
+    # Without features (warm items only): turborec's BPR against cornac's, the one cornac model here.
+    task = f"BPR fit without features, ml-latest-small cold-start split ({train.nnz:,} train), {factors} factors, {epochs} epochs"
+    print(f"{task}: {threads} threads", flush=True)
+    warm_only = lambda q: {k: v for k, v in q.items() if not k.startswith("cold")}
+    ours = lambda: turborec.MatrixFactorization(factors=factors, epochs=epochs, loss="bpr", n_threads=threads,
+                                                seed=0).fit(train)
+    with PeakMemory() as mem:
+        t = timed(ours, repeats=repeats)
+    rows.append(Row(task, "turborec MatrixFactorization (bpr)", t.seconds, threads=threads, runs=t.runs,
+                    peak_bytes=mem.peak, quality=warm_only(quality(t.result)),
+                    counterpart="cornac BPR" if has("cornac") else ""))
+    print(f"  {rows[-1].name:<44} {t.seconds:8.3f} s  warm NDCG@10 {rows[-1].quality['ndcg@10']:.4f}", flush=True)
+    if has("cornac"):
+        fit, scorer = cornac_bpr(train, factors, epochs, threads)
+        with PeakMemory() as mem:
+            t = timed(fit, repeats=repeats)
+        rows.append(Row(task, "cornac BPR", t.seconds, threads=threads, runs=t.runs, peak_bytes=mem.peak,
+                        quality=warm_only(quality(scorer(t.result))),
+                        note="cornac's Cython BPR, learning_rate 0.05; its models with item features need a "
+                             "deep-learning framework, so cornac has no FeatureMF/LightFM row"))
+        print(f"  {rows[-1].name:<44} {t.seconds:8.3f} s  warm NDCG@10 {rows[-1].quality['ndcg@10']:.4f}", flush=True)
+    return rows
+
+
 def table(rows, cols) -> str:
     fmt = lambda v: f"{v:.4f}" if isinstance(v, float) else str(v)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
@@ -201,7 +366,7 @@ def main(argv=None) -> int:
             rows.append(lightfm_row(loss, train, test, F.matrix, args, threads))
             print(rows[-1], flush=True)
     else:
-        print("lightfm not installed: its rows are skipped (see the module docstring to install it)")
+        print("lightfm not installed: its rows are skipped (bash bench/install_lightfm.sh installs it)")
     cols = ["model", "warm_ndcg", "warm_recall", "cold_ndcg", "cold_recall", "fit_s"]
     print(f"\nml-latest-small, genres + tags, cold-start split (20% items), k=10, {t} threads, "
           f"{args.epochs} epochs, {args.factors} factors\n")
