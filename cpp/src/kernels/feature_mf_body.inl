@@ -162,20 +162,23 @@ inline void fmf_prefetch_sample(const FeatureMfArgs& a, int64_t s, int dpad) {
   }
 }
 
-// The next pool item of the stream; the draw replacing it in the ring is prefetched (WARP: its
-// cached vector; BPR: its CSR row, whose columns and feature rows follow as it comes nearer).
+// The next pool item of the stream. The draw replacing it in the ring gets its CSR row pointer
+// prefetched, and the draws nearer the front their columns and then (BPR, where every draw is
+// likely the negative) their feature rows; WARP prefetches each new draw's cached vector instead
+// of feature rows, as few of its candidates are represented exactly.
 inline int32_t fmf_draw(const FeatureMfArgs& a, FeatureMfStream& st, int dpad) {
   constexpr int M = kFeatureMfAhead - 1;
   const int32_t c = st.ahead[st.head];
   const int32_t next = a.pool[fmf_below(st.state, static_cast<uint64_t>(a.pool_size))];
   st.ahead[st.head] = next;
   st.head = (st.head + 1) & M;
+  prefetch_line(a.i_indptr + next);
   if (a.loss == 2) {
     const float* q = a.cache + static_cast<int64_t>(next) * dpad;
     for (int v = 0; v < dpad; v += 16) prefetch_line(q + v);
     prefetch_line(a.cache_bias + next);
+    fmf_prefetch_cols(a.i_indptr, a.i_indices, a.i_data, st.ahead[(st.head + 7) & M]);
   } else {
-    prefetch_line(a.i_indptr + next);
     fmf_prefetch_cols(a.i_indptr, a.i_indices, a.i_data, st.ahead[(st.head + 3) & M]);
     fmf_prefetch_features(a.i_indptr, a.i_indices, st.ahead[(st.head + 1) & M], a.item_emb, a.item_acc, dpad);
   }
