@@ -166,6 +166,18 @@ def test_sgd_matches_numpy_replay(tiny, loss, variant, simd):
     np.testing.assert_allclose(m.embeddings["user_bias"], bu, rtol=2e-4, atol=2e-5)
 
 
+@pytest.mark.parametrize("loss", ["squared", "bpr", "warp"])
+@pytest.mark.parametrize("factors", [40, 70])  # rows of 48 (a fixed-length kernel) and 80 floats (the run-time loop)
+def test_sgd_matches_numpy_replay_at_other_row_lengths(tiny, loss, factors, simd):
+    R, F, Fu = tiny
+    m = FeatureMF(factors=factors, epochs=2, loss=loss, lr=0.05, seed=5, n_threads=1).fit(R, item_features=F,
+                                                                                        user_features=Fu)
+    Eu, Ei, bu, bi = reference_fit(m, R)
+    np.testing.assert_allclose(m.embeddings["user_emb"], Eu, rtol=2e-4, atol=2e-5)
+    np.testing.assert_allclose(m.embeddings["item_emb"], Ei, rtol=2e-4, atol=2e-5)
+    np.testing.assert_allclose(m.embeddings["item_bias"], bi, rtol=2e-4, atol=2e-5)
+
+
 @pytest.mark.parametrize("refresh", [1, 7])
 def test_warp_cache_rounds_match_numpy_replay(tiny, refresh, simd):
     """WARP's candidate cache rebuilt every `refresh` samples (several rounds per epoch), 1 thread."""
@@ -213,6 +225,11 @@ def test_deterministic_at_one_thread_and_threads_work(tiny):
     big = sp.random(300, 200, density=0.1, format="csr", random_state=0, dtype=np.float32)
     two = FeatureMF(factors=8, epochs=2, seed=3, n_threads=2).fit(big)
     assert np.isfinite(two.embeddings["item_emb"]).all() and two.history_[-1]["train_loss"] >= 0
+    for loss in ("warp", "bpr"):  # WARP also with many cache rounds per epoch, each split over the threads
+        m = FeatureMF(factors=8, epochs=2, loss=loss, seed=3, n_threads=2)
+        m._warp_refresh = 700
+        m.fit(big, item_features=sp.random(200, 5, density=0.3, format="csr", random_state=1, dtype=np.float32))
+        assert np.isfinite(m.embeddings["item_emb"]).all() and m.history_[-1]["train_loss"] >= 0
 
 
 def test_save_load_fold_in(tiny, tmp_path):
