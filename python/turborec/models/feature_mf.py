@@ -77,6 +77,9 @@ class FeatureMF(Recommender):
         negatives until one scores within a margin of 1, weighted log(floor((n - 1) / tries))),
         BPR (one negative per positive) or squared error on the values (ratings). Negatives are
         drawn from the items with at least one training interaction, never from the user's own.
+        WARP scores its sampled candidates from a cache of the item vectors (rebuilt a few times
+        per epoch, and for the two items of every update) and checks an apparent violator
+        against its exact score before updating, so it represents only those items exactly.
     lr, reg, reg_bias : float
         Learning rate (per-feature-row AdaGrad with ``lr_schedule="adagrad"``, else constant) and
         L2 regularisation applied with every update.
