@@ -87,7 +87,10 @@ double feature_mf_epoch(const FeatureRows& U, const FeatureRows& I, const int32_
   const int d = st.dpad;
   const bool warp = o.loss == FeatureMfLoss::warp;
   // WARP scores its candidate negatives from materialised item vectors, refreshed every round.
-  std::vector<float> cache(warp ? static_cast<size_t>(I.n_rows) * d : 0), cache_bias(warp ? I.n_rows : 0);
+  // (rows start on 64-byte boundaries: a row of d floats then fills d / 16 whole cache lines)
+  std::vector<float> cache_buf(warp ? static_cast<size_t>(I.n_rows) * d + 16 : 0), cache_bias(warp ? I.n_rows : 0);
+  float* const cache = warp ? cache_buf.data() + (16 - (reinterpret_cast<uintptr_t>(cache_buf.data()) % 64) / 4) % 16
+                            : nullptr;
   const int64_t round = !warp ? std::max<int64_t>(n, 1) : o.refresh > 0 ? o.refresh : feature_mf_refresh_interval(I);
   std::vector<int32_t> pos_tree;
   if (ranking) {
@@ -120,7 +123,7 @@ double feature_mf_epoch(const FeatureRows& U, const FeatureRows& I, const int32_
   a.item_bias = st.item_bias;
   a.user_acc = st.user_acc;
   a.item_acc = st.item_acc;
-  a.cache = warp ? cache.data() : nullptr;
+  a.cache = cache;
   a.cache_bias = warp ? cache_bias.data() : nullptr;
   a.dpad = d;
   a.factors = st.factors;
@@ -140,8 +143,8 @@ double feature_mf_epoch(const FeatureRows& U, const FeatureRows& I, const int32_
     const int64_t r1 = std::min(n, r0 + round), len = r1 - r0;
     if (warp)
       parallel_chunks(sampling.pool_size, 1024, threads, [&](int, int64_t lo, int64_t hi) {
-        K.feature_mf_rows(I.indptr, I.indices, I.data, sampling.pool + lo, hi - lo, st.item_emb, st.item_bias, d,
-                          cache.data(), cache_bias.data());
+        K.feature_mf_rows(I.indptr, I.indices, I.data, sampling.pool + lo, hi - lo, st.item_emb, st.item_bias, d, cache,
+                          cache_bias.data());
       });
     parallel_chunks(threads, 1, threads, [&](int, int64_t c, int64_t) {
       FlushDenormals ftz;

@@ -120,13 +120,19 @@ inline void fmf_prefetch_cols(const int64_t* indptr, const int32_t* indices, con
   prefetch_line(data + t0);
 }
 
+// Every cache line of a row of dpad floats, also when it does not start on a line boundary.
+inline void fmf_prefetch_row(const float* row, int dpad) {
+  for (int c = 0; c < dpad; c += 16) prefetch_line(row + c);
+  prefetch_line(row + dpad - 1);
+}
+
 // The embedding rows (and AdaGrad accumulators) of row r's first features.
 inline void fmf_prefetch_features(const int64_t* indptr, const int32_t* indices, int64_t r, const float* emb,
                                   const float* acc, int dpad) {
   const int64_t t0 = indptr[r], t1 = indptr[r + 1] < t0 + 8 ? indptr[r + 1] : t0 + 8;
   for (int64_t t = t0; t < t1; ++t) {
     const int64_t f = indices[t];
-    for (int c = 0; c < dpad; c += 16) prefetch_line(emb + f * dpad + c);
+    fmf_prefetch_row(emb + f * dpad, dpad);
     prefetch_line(acc + 2 * f);
   }
 }
@@ -174,8 +180,7 @@ inline int32_t fmf_draw(const FeatureMfArgs& a, FeatureMfStream& st, int dpad) {
   st.head = (st.head + 1) & M;
   prefetch_line(a.i_indptr + next);
   if (a.loss == 2) {
-    const float* q = a.cache + static_cast<int64_t>(next) * dpad;
-    for (int v = 0; v < dpad; v += 16) prefetch_line(q + v);
+    fmf_prefetch_row(a.cache + static_cast<int64_t>(next) * dpad, dpad);
     prefetch_line(a.cache_bias + next);
     fmf_prefetch_cols(a.i_indptr, a.i_indices, a.i_data, st.ahead[(st.head + 7) & M]);
   } else {

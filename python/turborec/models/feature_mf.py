@@ -44,6 +44,15 @@ class _Live:
     unit_items: object  # PackedItems of the unit-length item vectors, for similar_items
 
 
+def _aligned_zeros(n: int, dpad: int) -> np.ndarray:
+    """(n, dpad) float32 zeros starting on a 64-byte boundary, so each row of dpad (a multiple of 16)
+    floats fills whole cache lines: numpy's 16-byte alignment makes every row straddle one more
+    line, which the SGD's random row accesses then pay for."""
+    buf = np.zeros(n * dpad + 16, np.float32)
+    start = (-buf.ctypes.data % 64) // 4
+    return buf[start:start + n * dpad].reshape(n, dpad)
+
+
 def _identity_and(F: sp.csr_matrix | None, n: int, own: np.ndarray, normalize: bool) -> sp.csr_matrix:
     """[F | diag(own)]: each row's features, then its own column when own[row]; rows scaled to sum 1
     when normalize (LightFM's Dataset default), so a well-described row is not a louder one."""
@@ -197,7 +206,7 @@ class FeatureMF(Recommender):
         d, dpad = int(self.factors), -(-int(self.factors) // _PAD) * _PAD
 
         def table(n):
-            t = np.zeros((n, dpad), np.float32)
+            t = _aligned_zeros(n, dpad)
             t[:, :d] = rng.normal(0.0, self.init_std, (n, d))
             return t
 
