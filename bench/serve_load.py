@@ -126,6 +126,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--batch-users", type=int, default=1000)
     ap.add_argument("--smoke", action="store_true", help="tiny model and 0.3 s phases (CI: it must not rot)")
     ap.add_argument("--json", default=None, help="also write the results here")
+    ap.add_argument("--only", default=None, help="run only the phases whose name contains this text")
     args = ap.parse_args(argv)
     if args.smoke:
         args.users, args.items, args.factors, args.nnz = 200, 300, 16, 3000
@@ -186,6 +187,8 @@ def main(argv=None) -> dict:
             print(f"{'phase':60s} {'units/s':>10s} {'req/s':>8s} {'p50 ms':>8s} {'p95 ms':>8s} {'p99 ms':>8s}"
                   "  statuses")
             for name, unit, port, make, per in phases:
+                if args.only and args.only not in name:
+                    continue
                 # big requests: a few in flight are enough to keep a server busy (more only queue)
                 clients = args.concurrency if per == 1 else min(args.concurrency, 4)
                 load(port, make, min(args.seconds, 0.5), min(clients, 4), per)  # warm-up

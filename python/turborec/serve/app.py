@@ -7,6 +7,7 @@ feedback is acknowledged after it is committed to the event store and folded in.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from contextlib import asynccontextmanager
@@ -25,6 +26,7 @@ from .cache import ResultCache
 from .errors import ApiError
 from .events import Event, EventStore
 from .foldin import FoldInWorker
+from .group_commit import GroupCommitter
 from .holder import ModelHolder, can_fold_in
 from .ids import key
 from .limits import BodySizeLimit
@@ -108,12 +110,23 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
     metrics = ServiceMetrics(holder, cache, store.count)
     metrics_ref.append(metrics)
 
+    def after_commit(events, stored):
+        # once per committed group: count it and ask for one fold-in of all its users
+        metrics.events.inc(len(stored))
+        metrics.duplicates.inc(sum(d for _, d in stored))
+        return worker.request({e.user for e in events}, [i for i, d in stored if not d])
+
+    committer = GroupCommitter(store, after_commit=after_commit, max_events=max(limits.max_batch, 1000))
+    metrics.watch_committer(committer)
+
     @asynccontextmanager
     async def lifespan(app):
         worker.start()
+        committer.start()
         try:
             yield
         finally:
+            committer.stop()
             worker.stop()
             store.close()
 
@@ -379,41 +392,41 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
 
     # ---- writes ----------------------------------------------------------------------------------
 
-    def store_events(events: list[FeedbackEvent], wait: bool):
-        stored = store.append([Event(key(e.user), key(e.item), e.value, e.type, e.timestamp, e.idempotency_key)
-                               for e in events])
-        metrics.events.inc(len(stored))
-        metrics.duplicates.inc(sum(d for _, d in stored))
-        ticket = worker.request({key(e.user) for e in events}, [i for i, d in stored if not d])
-        folded = worker.wait(ticket, fold_in_wait) if wait else False
+    async def store_events(events: list[FeedbackEvent], wait: bool):
+        """Commit the events (group commit: concurrent requests share one transaction), then
+        optionally wait for their fold-in; answers only after the commit that holds them."""
+        try:
+            stored, ticket = await asyncio.wrap_future(committer.submit(
+                [Event(key(e.user), key(e.item), e.value, e.type, e.timestamp, e.idempotency_key) for e in events]))
+        except Exception as exc:
+            log.error("event store write failed: %s", type(exc).__name__)
+            raise ApiError(503, "store_unavailable", "the event store did not commit the events; retry with "
+                                                     "the same idempotency keys") from None
+        folded = False
+        if wait and ticket is not None:
+            try:
+                folded = await asyncio.wait_for(asyncio.wrap_future(worker.when_done(ticket)), fold_in_wait)
+            except asyncio.TimeoutError:
+                folded = False
         state = holder.state
         return {"acknowledged": len(stored), "folded": bool(folded), "model_version": state.version,
                 "results": [{"id": i, "duplicate": d, "item_known": state.items.get(e.item) is not None}
                             for (i, d), e in zip(stored, events)]}
 
-    def db_errors(fn):
-        try:
-            return fn()
-        except ApiError:
-            raise
-        except Exception as exc:
-            log.error("event store write failed: %s", type(exc).__name__)
-            raise ApiError(503, "store_unavailable", "the event store did not commit the events; retry with "
-                                                     "the same idempotency keys") from None
-
     @app.post("/v1/feedback", tags=["feedback"])
-    def feedback(event: FeedbackEvent, wait: bool = Query(True), authorization: str | None = Header(None)):
+    async def feedback(event: FeedbackEvent, wait: bool = Query(True), authorization: str | None = Header(None)):
         auth.check(authorization)
-        return _json(db_errors(lambda: store_events([event], wait)))
+        return _json(await store_events([event], wait))
 
     @app.post("/v1/feedback/batch", tags=["feedback"])
-    def feedback_batch(batch: FeedbackBatch, wait: bool = Query(True), authorization: str | None = Header(None)):
+    async def feedback_batch(batch: FeedbackBatch, wait: bool = Query(True),
+                             authorization: str | None = Header(None)):
         auth.check(authorization)
         if not batch.events:
             raise ApiError(422, "empty_batch", "events must not be empty")
         if len(batch.events) > limits.max_batch:
             raise ApiError(413, "batch_too_large", f"{len(batch.events)} events; the maximum is {limits.max_batch}")
-        return _json(db_errors(lambda: store_events(batch.events, wait)))
+        return _json(await store_events(batch.events, wait))
 
     # ---- admin -----------------------------------------------------------------------------------
 

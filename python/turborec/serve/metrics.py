@@ -37,6 +37,12 @@ class ServiceMetrics:
         Gauge("turborec_cache_entries", "result cache entries", registry=r).set_function(lambda: len(cache))
         self.set_model(holder.state)
 
+    def watch_committer(self, committer) -> None:
+        Gauge("turborec_event_commits_total", "event store transactions (group commits)",
+              registry=self.registry).set_function(lambda: committer.groups)
+        Gauge("turborec_event_commit_requests_total", "feedback requests committed in them",
+              registry=self.registry).set_function(lambda: committer.requests)
+
     def set_model(self, state) -> None:
         self.model_info.clear()
         self.model_info.labels(version=state.version, model_class=type(state.model).__name__).set(1)
