@@ -8,12 +8,12 @@ feedback is acknowledged after it is committed to the event store and folded in.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import numpy as np
+import orjson
 from fastapi import FastAPI, Header, Path, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
@@ -22,8 +22,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import turborec
 
 from .auth import BearerAuth, resolve_token
+from .batcher import RecommendBatcher
 from .cache import ResultCache
 from .errors import ApiError
+from .fastpath import FastRecommend
 from .events import Event, EventStore
 from .foldin import FoldInWorker
 from .group_commit import GroupCommitter
@@ -47,9 +49,16 @@ class Limits:
     max_list: int = 10_000  # allow / deny / predict item lists
 
 
+_ORJSON = orjson.OPT_SERIALIZE_NUMPY
+
+
+def _dumps(obj) -> bytes:
+    return orjson.dumps(obj, option=_ORJSON)
+
+
 def _json(obj, status: int = 200) -> Response:
-    return Response(json.dumps(obj, separators=(",", ":"), allow_nan=False), status_code=status,
-                    media_type="application/json")
+    body = obj if isinstance(obj, bytes) else _dumps(obj)
+    return Response(body, status_code=status, media_type="application/json")
 
 
 def _error(err: ApiError) -> Response:
@@ -118,14 +127,18 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
 
     committer = GroupCommitter(store, after_commit=after_commit, max_events=max(limits.max_batch, 1000))
     metrics.watch_committer(committer)
+    batcher = RecommendBatcher()
+    metrics.watch_batcher(batcher)
 
     @asynccontextmanager
     async def lifespan(app):
         worker.start()
         committer.start()
+        batcher.start()
         try:
             yield
         finally:
+            batcher.stop()
             committer.stop()
             worker.stop()
             store.close()
@@ -163,9 +176,6 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
         return _error(ApiError(500, "internal", "internal error"))
 
     # ---- metrics per endpoint ---------------------------------------------------------------------
-
-    app.add_middleware(MetricsMiddleware, metrics=metrics, routes=lambda: app.router.routes)
-    app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
 
     # ---- helpers ---------------------------------------------------------------------------------
 
@@ -250,37 +260,63 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
             return out
         return [None] * len(ids)
 
-    def recommend_one(state, req: RecommendRequest):
+    async def top_for_async(state, u, k, exclude_seen, allow, deny):
+        """Plain requests (no allow/deny list) share model calls with concurrent ones (batcher.py)."""
+        if allow is None and deny is None and batcher.running:
+            loop = asyncio.get_running_loop()
+            fut = loop.create_future()
+            batcher.submit(loop, fut, state, u, k, exclude_seen)
+            ids, scores = await fut
+            keep = ids >= 0
+            return (ids, scores) if keep.all() else (ids[keep], scores[keep])
+        return top_for(state, u, k, exclude_seen, allow, deny)
+
+    def answer(state, req, u, ukey, allow, deny, ids, scores, source):
+        out = {"user": req.user if u is None else state.users.raw(u), "model_version": state.version,
+               "source": source,
+               "items": state.items.raw_many(ids),
+               "scores": None if scores is None else np.round(scores.astype(np.float64), 6)}
+        if req.explain:
+            out["reasons"] = reasons(state, u, ids) if u is not None else [{"kind": "popularity"}] * len(ids)
+        return out
+
+    def prepare(state, req):
         check_k(req.k)
         check_list(req.allow, "allow")
         check_list(req.deny, "deny")
         ukey = key(req.user)
         allow = None if req.allow is None else item_indices(state, req.allow)
         deny = None if req.deny is None else item_indices(state, req.deny)
-        u = user_index(state, ukey)
+        return ukey, allow, deny, user_index(state, ukey)
+
+    def recommend_one(state, req: RecommendRequest):
+        ukey, allow, deny, u = prepare(state, req)
         if u is None:
             ids, scores, source = cold(state, ukey, req.k, allow, deny)
         else:
             (ids, scores), source = top_for(state, u, req.k, req.exclude_seen, allow, deny), "model"
-        out = {"user": req.user if u is None else state.users.raw(u), "model_version": state.version,
-               "source": source,
-               "items": state.items.raw_many(ids),
-               "scores": None if scores is None else [round(s, 6) for s in scores.tolist()]}
-        if req.explain:
-            out["reasons"] = reasons(state, u, ids) if u is not None else [{"kind": "popularity"}] * len(ids)
-        return out
+        return answer(state, req, u, ukey, allow, deny, ids, scores, source)
 
-    def cached_recommend(req: RecommendRequest):
+    async def recommend_one_async(state, req: RecommendRequest):
+        ukey, allow, deny, u = prepare(state, req)
+        if u is None:
+            ids, scores, source = cold(state, ukey, req.k, allow, deny)
+        else:
+            (ids, scores), source = await top_for_async(state, u, req.k, req.exclude_seen, allow, deny), "model"
+        return answer(state, req, u, ukey, allow, deny, ids, scores, source)
+
+    async def cached_recommend(req) -> bytes:
+        """The answer's JSON bytes (the cache keeps encoded answers: a hit costs no encoding)."""
         state = holder.state
         ukey = key(req.user)
         rkey = (req.k, req.exclude_seen, None if req.allow is None else tuple(map(key, req.allow)),
                 None if req.deny is None else tuple(map(key, req.deny)), req.explain)
         hit = cache.get(ukey, rkey)
         if hit is not None:
-            return _json(hit)
-        out = recommend_one(state, req)
+            return hit
+        out = _dumps(await recommend_one_async(state, req))
         cache.put(ukey, rkey, state.generation, out)
-        return _json(out)
+        return out
 
     # ---- reads ---------------------------------------------------------------------------------
 
@@ -316,12 +352,13 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
                             exclude_seen: bool = Query(True), explain: bool = Query(False),
                             authorization: str | None = Header(None)):
         read_access(authorization)
-        return cached_recommend(RecommendRequest(user=user, k=k, exclude_seen=exclude_seen, explain=explain))
+        return _json(await cached_recommend(RecommendRequest(user=user, k=k, exclude_seen=exclude_seen,
+                                                             explain=explain)))
 
     @app.post("/v1/recommend", tags=["recommendations"])
     async def recommend_post(req: RecommendRequest, authorization: str | None = Header(None)):
         read_access(authorization)
-        return cached_recommend(req)
+        return _json(await cached_recommend(req))
 
     @app.post("/v1/recommend/batch", tags=["recommendations"])
     def recommend_batch(req: BatchRecommendRequest, authorization: str | None = Header(None)):
@@ -334,24 +371,28 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
             raise ApiError(413, "batch_too_large", f"{len(req.users)} users; the maximum is {limits.max_batch}")
         state = holder.state
         model = state.model
-        idx = [user_index(state, key(u)) for u in req.users]
-        plain = [t for t, u in enumerate(idx) if u is not None]
+        users = state.users
+        idx = [users.get(u) for u in req.users]
+        n_model = model.n_users
+        plain = [t for t, u in enumerate(idx) if u is not None and u < n_model]
         results: list = [None] * len(idx)
         if plain:
             k = min(req.k, model.n_items)
             ids, scores = model.recommend(np.array([idx[t] for t in plain], np.int32), k,
                                           exclude_seen=req.exclude_seen)
-            raw_items = state.items.raw_many(np.maximum(ids, 0).ravel())
-            valid = (ids >= 0).tolist()
+            # one vectorised raw-id lookup and one rounding for the whole batch; rows padded with -1
+            # (fewer than k candidates left) are trimmed one by one
+            raw_items = state.items.raw_array(np.maximum(ids, 0)).tolist()
             sc = np.round(scores.astype(np.float64), 6).tolist()
+            short = set(np.flatnonzero((ids < 0).any(axis=1)).tolist())
             for r, t in enumerate(plain):
-                row = raw_items[r * k:(r + 1) * k]
-                keep = valid[r]
-                results[t] = {"user": req.users[t], "source": "model",
-                              "items": [x for x, v in zip(row, keep) if v],
-                              "scores": [s for s, v in zip(sc[r], keep) if v]}
-        for t, u in enumerate(idx):
-            if results[t] is None:
+                items, s_row = raw_items[r], sc[r]
+                if r in short:
+                    n = int((ids[r] >= 0).sum())
+                    items, s_row = items[:n], s_row[:n]
+                results[t] = {"user": users.raw(idx[t]), "source": "model", "items": items, "scores": s_row}
+        for t, u in enumerate(results):
+            if u is None:
                 one = recommend_one(state, RecommendRequest(user=req.users[t], k=req.k, exclude_seen=req.exclude_seen))
                 results[t] = {k: one[k] for k in ("user", "source", "items", "scores")}
         return _json({"model_version": state.version, "results": results})
@@ -450,4 +491,14 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
     async def page():
         return HTMLResponse(PAGE_HTML)
 
+    # ---- middleware (the last added is the outermost) ----------------------------------------------
+
+    async def fast_recommend(user, k, exclude_seen, explain, authorization) -> bytes:
+        read_access(authorization)
+        return await cached_recommend(RecommendRequest(user=user, k=k, exclude_seen=exclude_seen, explain=explain))
+
+    app.add_middleware(FastRecommend, handler=fast_recommend, endpoint=recommend_get)
+    app.add_middleware(MetricsMiddleware, metrics=metrics, routes=lambda: app.router.routes)
+    app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
+    app.state.batcher = batcher
     return app

@@ -37,6 +37,17 @@ class RawIds:
     def raw(self, index: int):
         return self._raw[index]
 
+    def raw_array(self, indices: np.ndarray) -> np.ndarray:
+        """Raw ids of an index array of any shape, as an array (one vectorised lookup)."""
+        arr = self.__dict__.get("_array")
+        if arr is None:
+            arr = np.empty(len(self._raw), dtype=object)
+            arr[:] = self._raw
+            if all(isinstance(v, int) for v in self._raw):
+                arr = arr.astype(np.int64)
+            self._array = arr
+        return arr[indices]
+
     def raw_many(self, indices: np.ndarray) -> list:
         raw = self._raw
         return [raw[i] for i in indices.tolist()]

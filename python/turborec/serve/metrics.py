@@ -43,6 +43,12 @@ class ServiceMetrics:
         Gauge("turborec_event_commit_requests_total", "feedback requests committed in them",
               registry=self.registry).set_function(lambda: committer.requests)
 
+    def watch_batcher(self, batcher) -> None:
+        Gauge("turborec_recommend_model_calls_total", "model calls answering single-user requests (micro-batches)",
+              registry=self.registry).set_function(lambda: batcher.calls)
+        Gauge("turborec_recommend_batched_users_total", "single-user requests answered by those calls",
+              registry=self.registry).set_function(lambda: batcher.users)
+
     def set_model(self, state) -> None:
         self.model_info.clear()
         self.model_info.labels(version=state.version, model_class=type(state.model).__name__).set(1)
@@ -58,6 +64,8 @@ class MetricsMiddleware:
     def __init__(self, app, metrics: ServiceMetrics, routes):
         self.app, self.metrics, self._routes = app, metrics, routes
         self._paths = None
+        self._latency: dict = {}  # endpoint -> histogram child: labels() per request costs more than observe
+        self._count: dict = {}  # (endpoint, method, status) -> counter child
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -77,5 +85,12 @@ class MetricsMiddleware:
             if self._paths is None:
                 self._paths = {getattr(r, "endpoint", None): r.path for r in self._routes()}
             endpoint = self._paths.get(scope.get("endpoint"), "unmatched")
-            self.metrics.latency.labels(endpoint).observe(time.perf_counter() - start)
-            self.metrics.requests.labels(endpoint, scope["method"], str(status)).inc()
+            hist = self._latency.get(endpoint)
+            if hist is None:
+                hist = self._latency[endpoint] = self.metrics.latency.labels(endpoint)
+            hist.observe(time.perf_counter() - start)
+            key = (endpoint, scope["method"], status)
+            counter = self._count.get(key)
+            if counter is None:
+                counter = self._count[key] = self.metrics.requests.labels(endpoint, scope["method"], str(status))
+            counter.inc()
