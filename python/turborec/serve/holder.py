@@ -110,13 +110,18 @@ class ModelHolder:
         if not keys:
             return state
         users = state.users.with_new(keys)
-        rows, idx = [], []
+        trained = base.model.user_items_  # as loaded: its own matrix, no fold-in overlay to merge
+        n_trained = base.model.n_users
+        idx, indptr, cols, vals = [], [0], [], []
         for k in keys:
             u = users.get(k)
-            row = self._row(base, u, history[k], state)
+            c, v = self._row(trained, u if u < n_trained else None, history[k], state)
             idx.append(u)
-            rows.append(row)
-        R = sp.vstack(rows, format="csr").astype(np.float32)
+            cols.append(c)
+            vals.append(v)
+            indptr.append(indptr[-1] + c.size)
+        indptr = np.asarray(indptr, np.int64 if indptr[-1] >> 31 else np.int32)
+        R = sp.csr_matrix((np.concatenate(vals), np.concatenate(cols), indptr), shape=(len(keys), state.model.n_items))
         model = _shallow_copy(state.model)
         try:
             model.partial_fit_users(np.asarray(idx, np.int64), R)
@@ -130,13 +135,14 @@ class ModelHolder:
                             popular=state.popular, like_value=state.like_value)
 
     @staticmethod
-    def _row(base: ServingState, u: int, events, state: ServingState) -> sp.csr_matrix:
-        """Training row (from the model as loaded) with the events applied: the latest value of an
-        item wins, a value of 0 removes the item; items the model does not know wait for retrain."""
+    def _row(trained: sp.csr_matrix, u, events, state: ServingState):
+        """(columns, values) of a user's training row (None: a new user) with the events applied:
+        the latest value of an item wins, a value of 0 removes the item; items the model does not
+        know wait for the retrain."""
         values = {}
-        if u < base.model.n_users:
-            r = base.model.user_items_[u]
-            values = dict(zip(r.indices.tolist(), r.data.tolist()))
+        if u is not None:
+            lo, hi = trained.indptr[u], trained.indptr[u + 1]
+            values = dict(zip(trained.indices[lo:hi].tolist(), trained.data[lo:hi].tolist()))
         for item_key, value in events:
             i = state.items.get(item_key)
             if i is None:
@@ -148,4 +154,4 @@ class ModelHolder:
         cols = np.fromiter(values.keys(), np.int32, len(values))
         vals = np.fromiter(values.values(), np.float32, len(values))
         order = np.argsort(cols)
-        return sp.csr_matrix((vals[order], cols[order], np.array([0, cols.size])), shape=(1, state.model.n_items))
+        return cols[order], vals[order]
