@@ -30,10 +30,10 @@ from .events import Event, EventStore
 from .foldin import FoldInWorker
 from .group_commit import GroupCommitter
 from .holder import ModelHolder, can_fold_in
-from .ids import key
 from .limits import BodySizeLimit
 from .metrics import CONTENT_TYPE_LATEST, MetricsMiddleware, ServiceMetrics
 from .page import PAGE_HTML
+from .state import find, find_many, key, raw_of, raws_of
 from .schemas import BatchRecommendRequest, FeedbackBatch, FeedbackEvent, PredictRequest, RecommendRequest, \
     ReloadRequest
 
@@ -194,8 +194,8 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
             raise ApiError(413, "list_too_long", f"{name} has {len(values)} entries; the maximum is {limits.max_list}")
 
     def item_indices(state, raw_items):
-        idx = [state.items.get(i) for i in raw_items]
-        return np.unique(np.array([i for i in idx if i is not None], dtype=np.int32))
+        idx = find_many(state.items, raw_items)
+        return np.unique(idx[idx >= 0]).astype(np.int32)
 
     def cold(state, ukey, k, allow, deny):
         if cold_start == "error":
@@ -210,7 +210,7 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
 
     def user_index(state, ukey):
         """The user's row, or None when the model cannot answer for them (cold start)."""
-        u = state.users.get(ukey)
+        u = find(state.users, ukey)
         if u is None:
             return None
         return u if u < state.model.n_users else None
@@ -248,14 +248,14 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
                 top = np.argsort(-S[:, c], kind="stable")[:3]
                 top = [t for t in top if S[t, c] > 0]
                 out.append({"kind": "neighbours", "because_of": [
-                    {"item": state.items.raw(int(row.indices[t])), "weight": round(float(S[t, c]), 4)} for t in top]})
+                    {"item": raw_of(state.items, int(row.indices[t])), "weight": round(float(S[t, c]), 4)} for t in top]})
             return out
         if isinstance(model, turborec.UserKNN):
             out = []
             for i in ids:
                 e = model.explain(u, int(i))
                 out.append({"kind": "neighbours", "similar_users": [
-                    {"user": state.users.raw(int(v)), "weight": round(float(w), 4)}
+                    {"user": raw_of(state.users, int(v)), "weight": round(float(w), 4)}
                     for v, w in zip(e.neighbours[:3], e.weights[:3]) if w > 0]})
             return out
         return [None] * len(ids)
@@ -272,9 +272,9 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
         return top_for(state, u, k, exclude_seen, allow, deny)
 
     def answer(state, req, u, ukey, allow, deny, ids, scores, source):
-        out = {"user": req.user if u is None else state.users.raw(u), "model_version": state.version,
+        out = {"user": req.user if u is None else raw_of(state.users, u), "model_version": state.version,
                "source": source,
-               "items": state.items.raw_many(ids),
+               "items": raws_of(state.items, ids, unnamed=False),
                "scores": None if scores is None else np.round(scores.astype(np.float64), 6)}
         if req.explain:
             out["reasons"] = reasons(state, u, ids) if u is not None else [{"kind": "popularity"}] * len(ids)
@@ -344,7 +344,7 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
                                  or v is None},
                       "like_value": state.like_value,
                       "cold_start": cold_start, "max_k": limits.max_k, "max_batch": limits.max_batch,
-                      "sample_users": state.users.raw_many(np.arange(min(20, state.model.n_users))),
+                      "sample_users": raws_of(state.users, np.arange(min(20, state.model.n_users))),
                       "write_auth": auth.configured})
 
     @app.get("/v1/users/{user}/recommendations", tags=["recommendations"])
@@ -372,25 +372,24 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
         state = holder.state
         model = state.model
         users = state.users
-        idx = [users.get(u) for u in req.users]
-        n_model = model.n_users
-        plain = [t for t, u in enumerate(idx) if u is not None and u < n_model]
+        idx = find_many(users, req.users)
+        plain = np.flatnonzero((idx >= 0) & (idx < model.n_users))
         results: list = [None] * len(idx)
-        if plain:
+        if plain.size:
             k = min(req.k, model.n_items)
-            ids, scores = model.recommend(np.array([idx[t] for t in plain], np.int32), k,
-                                          exclude_seen=req.exclude_seen)
+            ids, scores = model.recommend(idx[plain].astype(np.int32), k, exclude_seen=req.exclude_seen)
             # one vectorised raw-id lookup and one rounding for the whole batch; rows padded with -1
             # (fewer than k candidates left) are trimmed one by one
-            raw_items = state.items.raw_array(np.maximum(ids, 0)).tolist()
+            raw_items = raws_of(state.items, np.maximum(ids, 0), unnamed=False)
+            raw_users = raws_of(users, idx[plain])
             sc = np.round(scores.astype(np.float64), 6).tolist()
             short = set(np.flatnonzero((ids < 0).any(axis=1)).tolist())
-            for r, t in enumerate(plain):
+            for r, t in enumerate(plain.tolist()):
                 items, s_row = raw_items[r], sc[r]
                 if r in short:
                     n = int((ids[r] >= 0).sum())
                     items, s_row = items[:n], s_row[:n]
-                results[t] = {"user": users.raw(idx[t]), "source": "model", "items": items, "scores": s_row}
+                results[t] = {"user": raw_users[r], "source": "model", "items": items, "scores": s_row}
         for t, u in enumerate(results):
             if u is None:
                 one = recommend_one(state, RecommendRequest(user=req.users[t], k=req.k, exclude_seen=req.exclude_seen))
@@ -403,13 +402,13 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
         read_access(authorization)
         check_k(k)
         state = holder.state
-        i = state.items.get(item)
+        i = find(state.items, item)
         if i is None:
             raise ApiError(404, "unknown_item", f"item {item!r} is not in the model")
         ids, scores = state.model.similar_items(np.array([i], np.int32), min(k, max(state.model.n_items - 1, 1)))
         keep = ids[0] >= 0
-        return _json({"item": state.items.raw(i), "model_version": state.version,
-                      "items": state.items.raw_many(ids[0][keep]), "scores": [round(s, 6) for s in
+        return _json({"item": raw_of(state.items, i), "model_version": state.version,
+                      "items": raws_of(state.items, ids[0][keep], unnamed=False), "scores": [round(s, 6) for s in
                                                                                 scores[0][keep].tolist()]})
 
     @app.post("/v1/predict", tags=["recommendations"])
@@ -419,15 +418,15 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
         if not req.items:
             raise ApiError(422, "empty_items", "items must not be empty")
         state = holder.state
-        u = state.users.get(key(req.user))
+        u = find(state.users, req.user)
         if u is None or u >= state.model.n_users:
             raise ApiError(404, "unknown_user", f"user {req.user!r} is not in the model (feedback of new users "
                                                 "reaches predictions at the next retrain)")
-        idx = [state.items.get(i) for i in req.items]
-        unknown = [raw for raw, i in zip(req.items, idx) if i is None]
+        idx = find_many(state.items, req.items)
+        unknown = [raw for raw, i in zip(req.items, idx.tolist()) if i < 0]
         if unknown:
             raise ApiError(404, "unknown_item", f"{len(unknown)} items are not in the model", {"items": unknown[:20]})
-        scores = state.model.predict(np.full(len(idx), u, np.int32), np.array(idx, np.int32))
+        scores = state.model.predict(np.full(len(idx), u, np.int32), idx.astype(np.int32))
         return _json({"user": req.user, "model_version": state.version, "items": req.items,
                       "predictions": [round(s, 6) for s in scores.astype(np.float64).tolist()]})
 
@@ -451,7 +450,7 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
                 folded = False
         state = holder.state
         return {"acknowledged": len(stored), "folded": bool(folded), "model_version": state.version,
-                "results": [{"id": i, "duplicate": d, "item_known": state.items.get(e.item) is not None}
+                "results": [{"id": i, "duplicate": d, "item_known": find(state.items, e.item) is not None}
                             for (i, d), e in zip(stored, events)]}
 
     @app.post("/v1/feedback", tags=["feedback"])

@@ -23,8 +23,7 @@ import scipy.sparse as sp
 import turborec
 
 from .events import EventStore
-from .ids import RawIds, model_ids
-from .state import ServingState, like_value, popularity
+from .state import ServingState, find, find_many, like_value, model_map, popularity, with_new
 
 log = logging.getLogger("turborec.serve")
 
@@ -69,9 +68,8 @@ class ModelHolder:
     def _load(self, path: str) -> ServingState:
         path = os.fspath(path)
         model = turborec.load(path)
-        user_ids, item_ids = model_ids(model)
         self._generation += 1
-        return ServingState(model=model, users=RawIds(user_ids, model.n_users), items=RawIds(item_ids, model.n_items),
+        return ServingState(model=model, users=model_map(model, "user"), items=model_map(model, "item"),
                             version=file_version(path), generation=self._generation, path=os.path.abspath(path),
                             loaded_at=time.time(), popular=popularity(model), like_value=like_value(model))
 
@@ -109,12 +107,12 @@ class ModelHolder:
         keys = [k for k in user_keys if history.get(k)]
         if not keys:
             return state
-        users = state.users.with_new(keys)
+        users = with_new(state.users, keys)
         trained = base.model.user_items_  # as loaded: its own matrix, no fold-in overlay to merge
         n_trained = base.model.n_users
         idx, indptr, cols, vals = [], [0], [], []
         for k in keys:
-            u = users.get(k)
+            u = find(users, k)
             c, v = self._row(trained, u if u < n_trained else None, history[k], state)
             idx.append(u)
             cols.append(c)
@@ -143,9 +141,8 @@ class ModelHolder:
         if u is not None:
             lo, hi = trained.indptr[u], trained.indptr[u + 1]
             values = dict(zip(trained.indices[lo:hi].tolist(), trained.data[lo:hi].tolist()))
-        for item_key, value in events:
-            i = state.items.get(item_key)
-            if i is None:
+        for i, (_, value) in zip(find_many(state.items, [item for item, _ in events]).tolist(), events):
+            if i < 0:
                 continue
             if value == 0:
                 values.pop(i, None)
