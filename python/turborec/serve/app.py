@@ -25,17 +25,18 @@ from .auth import BearerAuth, resolve_token
 from .batcher import RecommendBatcher
 from .cache import ResultCache
 from .errors import ApiError
-from .fastpath import FastRecommend
 from .events import Event, EventStore
+from .fastpath import FastRecommend
 from .foldin import FoldInWorker
 from .group_commit import GroupCommitter
 from .holder import ModelHolder, can_fold_in
 from .limits import BodySizeLimit
 from .metrics import CONTENT_TYPE_LATEST, MetricsMiddleware, ServiceMetrics
 from .page import PAGE_HTML
-from .state import find, find_many, key, raw_of, raws_of
 from .schemas import BatchRecommendRequest, FeedbackBatch, FeedbackEvent, PredictRequest, RecommendRequest, \
     ReloadRequest
+from .state import find, find_many, key, raw_of, raws_of
+from .watch import ModelFileWatcher
 
 log = logging.getLogger("turborec.serve")
 COLD_START = ("popularity", "error")
@@ -77,7 +78,7 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
                token_file: str | None = None, protect_reads: bool = False, cold_start: str = "popularity",
                max_k: int = 1000, max_batch: int = 10_000, max_body_bytes: int = 4 << 20,
                cache_size: int = 100_000, poll_interval: float = 1.0, fold_in_wait: float = 10.0,
-               sqlite_synchronous: str = "FULL") -> FastAPI:
+               sqlite_synchronous: str = "FULL", watch_interval: float = 2.0) -> FastAPI:
     """Build the service for one model file and one event store.
 
     Parameters
@@ -93,7 +94,11 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
     poll_interval : seconds between reads of other processes' events.
     fold_in_wait : seconds a feedback request waits for its fold-in before answering folded=false.
     sqlite_synchronous : SQLite's synchronous pragma (FULL: fsync at every commit).
+    watch_interval : seconds between checks of the model file; when it is replaced (write the new
+        file, then rename it over the path) the service swaps to it like an admin reload. 0: off.
     """
+    if isinstance(watch_interval, bool) or not isinstance(watch_interval, (int, float)) or not watch_interval >= 0:
+        raise ValueError(f"watch_interval must be a number of seconds >= 0, got {watch_interval!r}")
     if cold_start not in COLD_START:
         raise ValueError(f"cold_start must be one of {COLD_START}, got {cold_start!r}")
     for name, v in (("max_k", max_k), ("max_batch", max_batch), ("max_body_bytes", max_body_bytes)):
@@ -129,15 +134,21 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
     metrics.watch_committer(committer)
     batcher = RecommendBatcher()
     metrics.watch_batcher(batcher)
+    watcher = ModelFileWatcher(holder, interval=watch_interval) if watch_interval > 0 else None
+    metrics.watch_file_watcher(watcher)
 
     @asynccontextmanager
     async def lifespan(app):
         worker.start()
         committer.start()
         batcher.start()
+        if watcher is not None:
+            watcher.start()
         try:
             yield
         finally:
+            if watcher is not None:
+                watcher.stop()
             batcher.stop()
             committer.stop()
             worker.stop()
@@ -499,5 +510,5 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
     app.add_middleware(FastRecommend, handler=fast_recommend, endpoint=recommend_get)
     app.add_middleware(MetricsMiddleware, metrics=metrics, routes=lambda: app.router.routes)
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
-    app.state.batcher = batcher
+    app.state.batcher, app.state.watcher = batcher, watcher
     return app

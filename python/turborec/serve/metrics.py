@@ -49,6 +49,12 @@ class ServiceMetrics:
         Gauge("turborec_recommend_batched_users_total", "single-user requests answered by those calls",
               registry=self.registry).set_function(lambda: batcher.users)
 
+    def watch_file_watcher(self, watcher) -> None:
+        Gauge("turborec_model_file_swaps_total", "swaps to a replaced model file (file watch)",
+              registry=self.registry).set_function(lambda: watcher.swaps if watcher else 0)
+        Gauge("turborec_model_file_refused_total", "replaced model files that failed to load (kept serving)",
+              registry=self.registry).set_function(lambda: watcher.failures if watcher else 0)
+
     def set_model(self, state) -> None:
         self.model_info.clear()
         self.model_info.labels(version=state.version, model_class=type(state.model).__name__).set(1)
