@@ -31,6 +31,7 @@ from .foldin import FoldInWorker
 from .group_commit import GroupCommitter
 from .holder import ModelHolder, can_fold_in
 from .limits import BodySizeLimit
+from .listen import EventListener
 from .metrics import CONTENT_TYPE_LATEST, MetricsMiddleware, ServiceMetrics
 from .page import PAGE_HTML
 from .schemas import BatchRecommendRequest, FeedbackBatch, FeedbackEvent, PredictRequest, RecommendRequest, \
@@ -91,7 +92,8 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
     cold_start : unknown users get the most popular items ("popularity") or a 404 ("error").
     max_k, max_batch, max_body_bytes : request limits (4xx beyond them).
     cache_size : result cache entries (0 disables it).
-    poll_interval : seconds between reads of other processes' events.
+    poll_interval : seconds between reads of other processes' events (on PostgreSQL a NOTIFY also
+        triggers a read at once; polling is then the fallback).
     fold_in_wait : seconds a feedback request waits for its fold-in before answering folded=false.
     sqlite_synchronous : SQLite's synchronous pragma (FULL: fsync at every commit).
     watch_interval : seconds between checks of the model file; when it is replaced (write the new
@@ -136,10 +138,14 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
     metrics.watch_batcher(batcher)
     watcher = ModelFileWatcher(holder, interval=watch_interval) if watch_interval > 0 else None
     metrics.watch_file_watcher(watcher)
+    listener = EventListener(store, worker.wake) if store.notifies else None
+    metrics.watch_listener(listener)
 
     @asynccontextmanager
     async def lifespan(app):
         worker.start()
+        if listener is not None:
+            listener.start()
         committer.start()
         batcher.start()
         if watcher is not None:
@@ -151,6 +157,8 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
                 watcher.stop()
             batcher.stop()
             committer.stop()
+            if listener is not None:
+                listener.stop()
             worker.stop()
             store.close()
 

@@ -4,7 +4,8 @@ Feedback handlers commit their events, then ``request`` a fold-in of their users
 it (read-your-writes in this process). One worker thread folds whatever is pending in one
 copy-on-write publication, so concurrent writers share the cost. A poller reads events other
 server processes stored (ids above the last one seen) every ``poll_interval`` seconds and folds
-their users in: a user's feedback reaches every process within about one interval.
+their users in: a user's feedback reaches every process within about one interval -- or at once
+on PostgreSQL, where a NOTIFY from the other process wakes the poller (listen.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class FoldInWorker:
         self._waiters: list = []  # heap of (ticket, seq, Future) for async waiters
         self._seq = itertools.count()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set by a LISTEN notification: poll now
         self._threads: list[threading.Thread] = []
         self.errors = 0
 
@@ -40,8 +42,13 @@ class FoldInWorker:
         for t in self._threads:
             t.start()
 
+    def wake(self) -> None:
+        """Poll the store now (another process committed events) instead of at the next interval."""
+        self._wake.set()
+
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         with self._cond:
             self._cond.notify_all()
         for t in self._threads:
@@ -99,7 +106,11 @@ class FoldInWorker:
                 _settle(fut, True)
 
     def _poll_loop(self) -> None:
-        while not self._stop.wait(self.poll_interval):
+        while True:
+            self._wake.wait(self.poll_interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 self.poll_once()
             except Exception:

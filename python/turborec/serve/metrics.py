@@ -55,6 +55,12 @@ class ServiceMetrics:
         Gauge("turborec_model_file_refused_total", "replaced model files that failed to load (kept serving)",
               registry=self.registry).set_function(lambda: watcher.failures if watcher else 0)
 
+    def watch_listener(self, listener) -> None:
+        Gauge("turborec_event_notifications_total", "NOTIFYs of other processes' events (PostgreSQL LISTEN)",
+              registry=self.registry).set_function(lambda: listener.notifications if listener else 0)
+        Gauge("turborec_event_listening", "1 while LISTENing for other processes' events (PostgreSQL)",
+              registry=self.registry).set_function(lambda: int(bool(listener and listener.connected)))
+
     def set_model(self, state) -> None:
         self.model_info.clear()
         self.model_info.labels(version=state.version, model_class=type(state.model).__name__).set(1)
