@@ -132,3 +132,29 @@ def test_two_workers_serve_one_port_and_see_each_others_feedback(model_file, tmp
             return all(top not in a for a in answers)
 
         assert wait_until(every_answer_folded, timeout=20)
+
+
+def test_feedback_fast_path_and_its_fallbacks_store_each_event_once(server):
+    with server.client(headers=AUTH) as c:
+        before = metric(c.get("/metrics").text, "turborec_requests_total", endpoint="/v1/feedback", method="POST",
+                        status="200")
+        answers = [c.post("/v1/feedback", json={"user": "fp", "item": 1, "value": 4.0, "idempotency_key": "fp-1"}),
+                   # forms only the full stack takes: another spelling of the flag, a charset parameter
+                   c.post("/v1/feedback", params={"wait": "yes"},
+                          json={"user": "fp", "item": 2, "idempotency_key": "fp-2"}),
+                   c.request("POST", "/v1/feedback", content=b'{"user": "fp", "item": 3, "idempotency_key": "fp-3"}',
+                             headers={"Content-Type": "application/json; charset=utf-8"}),
+                   c.post("/v1/feedback", json={"user": "fp", "item": 1, "value": 4.0, "idempotency_key": "fp-1"})]
+        assert [r.status_code for r in answers] == [200] * 4
+        bodies = [r.json() for r in answers]
+        assert [b["results"][0]["duplicate"] for b in bodies] == [False, False, False, True]
+        assert bodies[3]["results"][0]["id"] == bodies[0]["results"][0]["id"] and bodies[0]["folded"] is True
+        # refused before any effect: the full stack's errors
+        assert c.post("/v1/feedback", json={"user": "fp"}).json()["error"]["code"] == "invalid_request"
+        with server.client() as anonymous:
+            assert anonymous.post("/v1/feedback", json={"user": "fp", "item": 1}).status_code == 401
+        text = c.get("/metrics").text
+        assert metric(text, "turborec_requests_total", endpoint="/v1/feedback", method="POST", status="200") == \
+            before + 4
+        got = c.get("/v1/users/fp/recommendations", params={"k": 60}).json()
+        assert got["source"] == "model" and not {1, 2, 3} & set(got["items"])

@@ -17,6 +17,7 @@ import orjson
 from fastapi import FastAPI, Header, Path, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import turborec
@@ -26,7 +27,7 @@ from .batcher import RecommendBatcher
 from .cache import ResultCache
 from .errors import ApiError
 from .events import Event, EventStore
-from .fastpath import FastRecommend
+from .fastpath import FastRecommend, flag
 from .foldin import FoldInWorker
 from .group_commit import GroupCommitter
 from .holder import ModelHolder, can_fold_in
@@ -515,7 +516,22 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
         read_access(authorization)
         return await cached_recommend(RecommendRequest(user=user, k=k, exclude_seen=exclude_seen, explain=explain))
 
-    app.add_middleware(FastRecommend, handler=fast_recommend, endpoint=recommend_get)
+    async def fast_feedback(body: bytes, query: bytes, authorization):
+        wait = flag(query, "wait", True)
+        if wait is None:
+            return None
+        try:
+            event = FeedbackEvent.model_validate_json(body)
+            auth.check(authorization)
+        except (ValidationError, ApiError):  # nothing happened yet: the full stack answers it
+            return None
+        try:  # from here on the request has an effect: never handed on
+            return 200, _dumps(await store_events([event], wait))
+        except ApiError as err:
+            return err.status, _dumps(err.body())
+
+    app.add_middleware(FastRecommend, handler=fast_recommend, endpoint=recommend_get, feedback=fast_feedback,
+                       feedback_endpoint=feedback)
     app.add_middleware(MetricsMiddleware, metrics=metrics, routes=lambda: app.router.routes)
     app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
     app.state.batcher, app.state.watcher = batcher, watcher
