@@ -268,7 +268,8 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
                 top = np.argsort(-S[:, c], kind="stable")[:3]
                 top = [t for t in top if S[t, c] > 0]
                 out.append({"kind": "neighbours", "because_of": [
-                    {"item": raw_of(state.items, int(row.indices[t])), "weight": round(float(S[t, c]), 4)} for t in top]})
+                    {"item": raw_of(state.items, int(row.indices[t])), "weight": round(float(S[t, c]), 4)}
+                    for t in top]})
             return out
         if isinstance(model, turborec.UserKNN):
             out = []
