@@ -1,15 +1,17 @@
 """Bounded load benchmark of ``turborec serve`` on loopback, beside a minimal numpy FastAPI app.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/serve_load.py [--seconds 5] [--smoke]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/serve_load.py [--seconds 5] [--smoke] [--only TEXT]
 
 Phases (each runs --seconds, then stops by itself): single-user recommendations (GET, k=10,
 random users, result cache off so every request computes), batch recommendations (POST, 1,000
 users per request: users/s), feedback writes (single events and batches of 100; acknowledged =
-committed to SQLite with synchronous=FULL, i.e. fsync per commit; with and without waiting for
-the fold-in). The same model (MF, --items x --factors) is served by the numpy baseline
-(bench/serve_baseline.py) for the recommendation phases. Server and load generator share this
-machine's cores: the generator is one asyncio loop with keep-alive connections speaking HTTP/1.1
-directly (an HTTP library would cost more CPU than the servers it measures).
+committed to SQLite with synchronous=FULL, i.e. an fsync per commit, concurrent requests sharing
+one commit (group commit); with and without waiting for the fold-in). The same model (MF,
+--items x --factors) is served by the numpy baseline (bench/serve_baseline.py) for the
+recommendation phases; turborec also runs with --workers 2 (two server processes on one port,
+each with its own model state). Server and load generator share this machine's cores: the
+generator is one asyncio loop with keep-alive connections speaking HTTP/1.1 directly (an HTTP
+library would cost more CPU than the servers it measures).
 """
 
 from __future__ import annotations
@@ -126,6 +128,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--batch-users", type=int, default=1000)
     ap.add_argument("--smoke", action="store_true", help="tiny model and 0.3 s phases (CI: it must not rot)")
     ap.add_argument("--json", default=None, help="also write the results here")
+    ap.add_argument("--only", default=None, help="run only the phases whose name contains this text")
     args = ap.parse_args(argv)
     if args.smoke:
         args.users, args.items, args.factors, args.nnz = 200, 300, 16, 3000
@@ -138,10 +141,15 @@ def main(argv=None) -> dict:
         print(f"model: MF {args.users} users x {args.items} items x {args.factors} factors "
               f"({time.perf_counter() - t0:.1f} s to build)", flush=True)
         log = open(os.path.join(tmp, "servers.log"), "wb")
-        tp, bp, bp1 = free_port(), free_port(), free_port()
-        ours = start([sys.executable, "-m", "turborec", "serve", "--model", model, "--events",
-                      f"sqlite:///{tmp}/events.db", "--port", str(tp), "--cache-size", "0", "--log-level", "warning",
-                      "--max-batch", str(max(args.batch_users, 100))], tp, log)
+        tp, tp2, bp, bp1 = free_port(), free_port(), free_port(), free_port()
+
+        def serve_cmd(port, workers, db):
+            return [sys.executable, "-m", "turborec", "serve", "--model", model, "--events", f"sqlite:///{tmp}/{db}",
+                    "--port", str(port), "--cache-size", "0", "--log-level", "warning",
+                    "--max-batch", str(max(args.batch_users, 100)), "--workers", str(workers)]
+
+        ours = start(serve_cmd(tp, 1, "events.db"), tp, log)
+        ours2 = start(serve_cmd(tp2, 2, "events2.db"), tp2, log)
         base = start([sys.executable, str(HERE / "serve_baseline.py"), model, str(bp)], bp, log)
         # the same baseline with single-threaded BLAS: on a busy machine BLAS threads can cost more than they give
         base1 = start([sys.executable, str(HERE / "serve_baseline.py"), model, str(bp1)], bp1, log,
@@ -155,12 +163,17 @@ def main(argv=None) -> dict:
             k = 10
             phases.append(("single-user recommend, turborec", "req", tp,
                            lambda: request("GET", f"/v1/users/{user()}/recommendations?k={k}"), 1))
+            phases.append(("single-user recommend, turborec --workers 2", "req", tp2,
+                           lambda: request("GET", f"/v1/users/{user()}/recommendations?k={k}"), 1))
             phases.append(("single-user recommend, numpy baseline", "req", bp,
                            lambda: request("GET", f"/rec/{user()}?k={k}"), 1))
             phases.append(("single-user recommend, numpy baseline, 1 BLAS thread", "req", bp1,
                            lambda: request("GET", f"/rec/{user()}?k={k}"), 1))
             nb = args.batch_users
             phases.append((f"batch recommend ({nb} users/request), turborec", "users", tp,
+                           lambda: request("POST", "/v1/recommend/batch",
+                                           {"users": [user() for _ in range(nb)], "k": k}), nb))
+            phases.append((f"batch recommend ({nb} users/request), turborec --workers 2", "users", tp2,
                            lambda: request("POST", "/v1/recommend/batch",
                                            {"users": [user() for _ in range(nb)], "k": k}), nb))
             phases.append((f"batch recommend ({nb} users/request), numpy baseline", "users", bp,
@@ -186,6 +199,8 @@ def main(argv=None) -> dict:
             print(f"{'phase':60s} {'units/s':>10s} {'req/s':>8s} {'p50 ms':>8s} {'p95 ms':>8s} {'p99 ms':>8s}"
                   "  statuses")
             for name, unit, port, make, per in phases:
+                if args.only and args.only not in name:
+                    continue
                 # big requests: a few in flight are enough to keep a server busy (more only queue)
                 clients = args.concurrency if per == 1 else min(args.concurrency, 4)
                 load(port, make, min(args.seconds, 0.5), min(clients, 4), per)  # warm-up
@@ -196,7 +211,7 @@ def main(argv=None) -> dict:
                 print(f"{name:60s} {r['units_per_s']:10.0f} {r['per_s']:8.0f} {r['p50_ms']:8.2f} {r['p95_ms']:8.2f} "
                       f"{r['p99_ms']:8.2f}  {r['statuses']}", flush=True)
         finally:
-            for p in (ours, base, base1):
+            for p in (ours, ours2, base, base1):
                 p.terminate()
                 p.wait(timeout=30)
             log.close()

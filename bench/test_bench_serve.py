@@ -13,6 +13,6 @@ def test_serve_load_smoke():
     import serve_load
 
     results = serve_load.main(["--smoke"])
-    assert len(results["phases"]) == 8
+    assert len(results["phases"]) == 10  # incl. the --workers 2 server
     for phase in results["phases"]:
         assert phase["requests"] > 0 and set(phase["statuses"]) == {200}, phase

@@ -111,3 +111,32 @@ def test_two_server_processes_share_one_store(model_file, events_url, tmp_path):
         after_b = cb.get("/v1/users/3/recommendations").json()["items"]
         assert before[0] not in after_b
         assert wait_until(lambda: ca.get("/v1/users/3/recommendations").json()["items"] == after_b, timeout=20)
+
+
+@pytest.mark.skipif(not PG, reason="TURBOREC_TEST_POSTGRES_URL is not set (.ci/postgres.sh starts a server)")
+def test_postgres_notify_reaches_the_other_process_long_before_its_poll(model_file, tmp_path):
+    """With a 60 s poll interval only LISTEN/NOTIFY can bring a's feedback to b within the test."""
+    url = PG
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE IF EXISTS turborec_events"))
+    engine.dispose()
+    from serve_support import metric
+
+    with Server(model_file, url, tmp_path, poll_interval=60) as a, Server(model_file, url, tmp_path,
+                                                                         poll_interval=60) as b, \
+            a.client(headers=AUTH) as ca, b.client(headers=AUTH) as cb:
+        assert wait_until(lambda: all(metric(c.get("/metrics").text, "turborec_event_listening") == 1
+                                      for c in (ca, cb)), timeout=20)
+        before = cb.get("/v1/users/4/recommendations").json()["items"]
+        assert cb.get("/v1/users/notify-user/recommendations").json()["source"] == "popularity"
+        r = ca.post("/v1/feedback/batch", json={"events": [{"user": 4, "item": before[0], "value": 5.0},
+                                                            {"user": "notify-user", "item": 7, "value": 5.0}]})
+        assert r.status_code == 200
+        want = ca.get("/v1/users/4/recommendations").json()["items"]
+        assert before[0] not in want
+        assert wait_until(lambda: cb.get("/v1/users/4/recommendations").json()["items"] == want, timeout=15)
+        assert cb.get("/v1/users/notify-user/recommendations").json()["source"] == "model"
+        assert metric(cb.get("/metrics").text, "turborec_event_notifications_total") >= 1
+        # a's own commit does not wake a: it folded its events already
+        assert metric(ca.get("/metrics").text, "turborec_event_notifications_total") == 0

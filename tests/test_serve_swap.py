@@ -172,6 +172,7 @@ def test_knn_models_fold_in_feedback(cls, tmp_path):
 def test_fold_in_publishes_a_new_state_and_leaves_the_old_one_alone(cls, tmp_path):
     from turborec.serve.events import Event, EventStore
     from turborec.serve.holder import ModelHolder
+    from turborec.serve.state import find
 
     path = tmp_path / "m.npz"
     params = {"seed": 0, "n_threads": 1} if cls is turborec.MatrixFactorization else {}
@@ -187,7 +188,7 @@ def test_fold_in_publishes_a_new_state_and_leaves_the_old_one_alone(cls, tmp_pat
     assert new.generation > old.generation and new.model is not old.model
     after_old = old.model.recommend([2], 5)
     np.testing.assert_array_equal(after_old[0], before[0])  # readers of the old state see the old model
-    assert old.model.n_users == 60 and old.users.get("fresh") is None
-    assert new.model.n_users == 61 and new.users.get("fresh") == 60
+    assert old.model.n_users == 60 and find(old.users, "fresh") is None
+    assert new.model.n_users == 61 and find(new.users, "fresh") == 60
     assert not set(liked) & set(new.model.recommend([2], 5)[0][0].tolist())
     store.close()

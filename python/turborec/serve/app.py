@@ -7,31 +7,38 @@ feedback is acknowledged after it is committed to the event store and folded in.
 
 from __future__ import annotations
 
-import json
+import asyncio
 import logging
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import numpy as np
+import orjson
 from fastapi import FastAPI, Header, Path, Query
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import turborec
 
 from .auth import BearerAuth, resolve_token
+from .batcher import RecommendBatcher
 from .cache import ResultCache
 from .errors import ApiError
 from .events import Event, EventStore
+from .fastpath import FastRecommend, flag
 from .foldin import FoldInWorker
+from .group_commit import GroupCommitter
 from .holder import ModelHolder, can_fold_in
-from .ids import key
 from .limits import BodySizeLimit
+from .listen import EventListener
 from .metrics import CONTENT_TYPE_LATEST, MetricsMiddleware, ServiceMetrics
 from .page import PAGE_HTML
 from .schemas import BatchRecommendRequest, FeedbackBatch, FeedbackEvent, PredictRequest, RecommendRequest, \
     ReloadRequest
+from .state import find, find_many, key, raw_of, raws_of
+from .watch import ModelFileWatcher
 
 log = logging.getLogger("turborec.serve")
 COLD_START = ("popularity", "error")
@@ -45,9 +52,16 @@ class Limits:
     max_list: int = 10_000  # allow / deny / predict item lists
 
 
+_ORJSON = orjson.OPT_SERIALIZE_NUMPY
+
+
+def _dumps(obj) -> bytes:
+    return orjson.dumps(obj, option=_ORJSON)
+
+
 def _json(obj, status: int = 200) -> Response:
-    return Response(json.dumps(obj, separators=(",", ":"), allow_nan=False), status_code=status,
-                    media_type="application/json")
+    body = obj if isinstance(obj, bytes) else _dumps(obj)
+    return Response(body, status_code=status, media_type="application/json")
 
 
 def _error(err: ApiError) -> Response:
@@ -66,7 +80,7 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
                token_file: str | None = None, protect_reads: bool = False, cold_start: str = "popularity",
                max_k: int = 1000, max_batch: int = 10_000, max_body_bytes: int = 4 << 20,
                cache_size: int = 100_000, poll_interval: float = 1.0, fold_in_wait: float = 10.0,
-               sqlite_synchronous: str = "FULL") -> FastAPI:
+               sqlite_synchronous: str = "FULL", watch_interval: float = 2.0) -> FastAPI:
     """Build the service for one model file and one event store.
 
     Parameters
@@ -79,10 +93,15 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
     cold_start : unknown users get the most popular items ("popularity") or a 404 ("error").
     max_k, max_batch, max_body_bytes : request limits (4xx beyond them).
     cache_size : result cache entries (0 disables it).
-    poll_interval : seconds between reads of other processes' events.
+    poll_interval : seconds between reads of other processes' events (on PostgreSQL a NOTIFY also
+        triggers a read at once; polling is then the fallback).
     fold_in_wait : seconds a feedback request waits for its fold-in before answering folded=false.
     sqlite_synchronous : SQLite's synchronous pragma (FULL: fsync at every commit).
+    watch_interval : seconds between checks of the model file; when it is replaced (write the new
+        file, then rename it over the path) the service swaps to it like an admin reload. 0: off.
     """
+    if isinstance(watch_interval, bool) or not isinstance(watch_interval, (int, float)) or not watch_interval >= 0:
+        raise ValueError(f"watch_interval must be a number of seconds >= 0, got {watch_interval!r}")
     if cold_start not in COLD_START:
         raise ValueError(f"cold_start must be one of {COLD_START}, got {cold_start!r}")
     for name, v in (("max_k", max_k), ("max_batch", max_batch), ("max_body_bytes", max_body_bytes)):
@@ -108,12 +127,39 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
     metrics = ServiceMetrics(holder, cache, store.count)
     metrics_ref.append(metrics)
 
+    def after_commit(events, stored):
+        # once per committed group: count it and ask for one fold-in of all its users
+        metrics.events.inc(len(stored))
+        metrics.duplicates.inc(sum(d for _, d in stored))
+        return worker.request({e.user for e in events}, [i for i, d in stored if not d])
+
+    committer = GroupCommitter(store, after_commit=after_commit, max_events=max(limits.max_batch, 1000))
+    metrics.watch_committer(committer)
+    batcher = RecommendBatcher()
+    metrics.watch_batcher(batcher)
+    watcher = ModelFileWatcher(holder, interval=watch_interval) if watch_interval > 0 else None
+    metrics.watch_file_watcher(watcher)
+    listener = EventListener(store, worker.wake) if store.notifies else None
+    metrics.watch_listener(listener)
+
     @asynccontextmanager
     async def lifespan(app):
         worker.start()
+        if listener is not None:
+            listener.start()
+        committer.start()
+        batcher.start()
+        if watcher is not None:
+            watcher.start()
         try:
             yield
         finally:
+            if watcher is not None:
+                watcher.stop()
+            batcher.stop()
+            committer.stop()
+            if listener is not None:
+                listener.stop()
             worker.stop()
             store.close()
 
@@ -151,9 +197,6 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
 
     # ---- metrics per endpoint ---------------------------------------------------------------------
 
-    app.add_middleware(MetricsMiddleware, metrics=metrics, routes=lambda: app.router.routes)
-    app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
-
     # ---- helpers ---------------------------------------------------------------------------------
 
     def read_access(authorization):
@@ -171,8 +214,8 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
             raise ApiError(413, "list_too_long", f"{name} has {len(values)} entries; the maximum is {limits.max_list}")
 
     def item_indices(state, raw_items):
-        idx = [state.items.get(i) for i in raw_items]
-        return np.unique(np.array([i for i in idx if i is not None], dtype=np.int32))
+        idx = find_many(state.items, raw_items)
+        return np.unique(idx[idx >= 0]).astype(np.int32)
 
     def cold(state, ukey, k, allow, deny):
         if cold_start == "error":
@@ -187,7 +230,7 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
 
     def user_index(state, ukey):
         """The user's row, or None when the model cannot answer for them (cold start)."""
-        u = state.users.get(ukey)
+        u = find(state.users, ukey)
         if u is None:
             return None
         return u if u < state.model.n_users else None
@@ -225,49 +268,76 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
                 top = np.argsort(-S[:, c], kind="stable")[:3]
                 top = [t for t in top if S[t, c] > 0]
                 out.append({"kind": "neighbours", "because_of": [
-                    {"item": state.items.raw(int(row.indices[t])), "weight": round(float(S[t, c]), 4)} for t in top]})
+                    {"item": raw_of(state.items, int(row.indices[t])), "weight": round(float(S[t, c]), 4)}
+                    for t in top]})
             return out
         if isinstance(model, turborec.UserKNN):
             out = []
             for i in ids:
                 e = model.explain(u, int(i))
                 out.append({"kind": "neighbours", "similar_users": [
-                    {"user": state.users.raw(int(v)), "weight": round(float(w), 4)}
+                    {"user": raw_of(state.users, int(v)), "weight": round(float(w), 4)}
                     for v, w in zip(e.neighbours[:3], e.weights[:3]) if w > 0]})
             return out
         return [None] * len(ids)
 
-    def recommend_one(state, req: RecommendRequest):
+    async def top_for_async(state, u, k, exclude_seen, allow, deny):
+        """Plain requests (no allow/deny list) share model calls with concurrent ones (batcher.py)."""
+        if allow is None and deny is None and batcher.running:
+            loop = asyncio.get_running_loop()
+            fut = loop.create_future()
+            batcher.submit(loop, fut, state, u, k, exclude_seen)
+            ids, scores = await fut
+            keep = ids >= 0
+            return (ids, scores) if keep.all() else (ids[keep], scores[keep])
+        return top_for(state, u, k, exclude_seen, allow, deny)
+
+    def answer(state, req, u, ukey, allow, deny, ids, scores, source):
+        out = {"user": req.user if u is None else raw_of(state.users, u), "model_version": state.version,
+               "source": source,
+               "items": raws_of(state.items, ids, unnamed=False),
+               "scores": None if scores is None else np.round(scores.astype(np.float64), 6)}
+        if req.explain:
+            out["reasons"] = reasons(state, u, ids) if u is not None else [{"kind": "popularity"}] * len(ids)
+        return out
+
+    def prepare(state, req):
         check_k(req.k)
         check_list(req.allow, "allow")
         check_list(req.deny, "deny")
         ukey = key(req.user)
         allow = None if req.allow is None else item_indices(state, req.allow)
         deny = None if req.deny is None else item_indices(state, req.deny)
-        u = user_index(state, ukey)
+        return ukey, allow, deny, user_index(state, ukey)
+
+    def recommend_one(state, req: RecommendRequest):
+        ukey, allow, deny, u = prepare(state, req)
         if u is None:
             ids, scores, source = cold(state, ukey, req.k, allow, deny)
         else:
             (ids, scores), source = top_for(state, u, req.k, req.exclude_seen, allow, deny), "model"
-        out = {"user": req.user if u is None else state.users.raw(u), "model_version": state.version,
-               "source": source,
-               "items": state.items.raw_many(ids),
-               "scores": None if scores is None else [round(s, 6) for s in scores.tolist()]}
-        if req.explain:
-            out["reasons"] = reasons(state, u, ids) if u is not None else [{"kind": "popularity"}] * len(ids)
-        return out
+        return answer(state, req, u, ukey, allow, deny, ids, scores, source)
 
-    def cached_recommend(req: RecommendRequest):
+    async def recommend_one_async(state, req: RecommendRequest):
+        ukey, allow, deny, u = prepare(state, req)
+        if u is None:
+            ids, scores, source = cold(state, ukey, req.k, allow, deny)
+        else:
+            (ids, scores), source = await top_for_async(state, u, req.k, req.exclude_seen, allow, deny), "model"
+        return answer(state, req, u, ukey, allow, deny, ids, scores, source)
+
+    async def cached_recommend(req) -> bytes:
+        """The answer's JSON bytes (the cache keeps encoded answers: a hit costs no encoding)."""
         state = holder.state
         ukey = key(req.user)
         rkey = (req.k, req.exclude_seen, None if req.allow is None else tuple(map(key, req.allow)),
                 None if req.deny is None else tuple(map(key, req.deny)), req.explain)
         hit = cache.get(ukey, rkey)
         if hit is not None:
-            return _json(hit)
-        out = recommend_one(state, req)
+            return hit
+        out = _dumps(await recommend_one_async(state, req))
         cache.put(ukey, rkey, state.generation, out)
-        return _json(out)
+        return out
 
     # ---- reads ---------------------------------------------------------------------------------
 
@@ -295,7 +365,7 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
                                  or v is None},
                       "like_value": state.like_value,
                       "cold_start": cold_start, "max_k": limits.max_k, "max_batch": limits.max_batch,
-                      "sample_users": state.users.raw_many(np.arange(min(20, state.model.n_users))),
+                      "sample_users": raws_of(state.users, np.arange(min(20, state.model.n_users))),
                       "write_auth": auth.configured})
 
     @app.get("/v1/users/{user}/recommendations", tags=["recommendations"])
@@ -303,12 +373,13 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
                             exclude_seen: bool = Query(True), explain: bool = Query(False),
                             authorization: str | None = Header(None)):
         read_access(authorization)
-        return cached_recommend(RecommendRequest(user=user, k=k, exclude_seen=exclude_seen, explain=explain))
+        return _json(await cached_recommend(RecommendRequest(user=user, k=k, exclude_seen=exclude_seen,
+                                                             explain=explain)))
 
     @app.post("/v1/recommend", tags=["recommendations"])
     async def recommend_post(req: RecommendRequest, authorization: str | None = Header(None)):
         read_access(authorization)
-        return cached_recommend(req)
+        return _json(await cached_recommend(req))
 
     @app.post("/v1/recommend/batch", tags=["recommendations"])
     def recommend_batch(req: BatchRecommendRequest, authorization: str | None = Header(None)):
@@ -321,24 +392,27 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
             raise ApiError(413, "batch_too_large", f"{len(req.users)} users; the maximum is {limits.max_batch}")
         state = holder.state
         model = state.model
-        idx = [user_index(state, key(u)) for u in req.users]
-        plain = [t for t, u in enumerate(idx) if u is not None]
+        users = state.users
+        idx = find_many(users, req.users)
+        plain = np.flatnonzero((idx >= 0) & (idx < model.n_users))
         results: list = [None] * len(idx)
-        if plain:
+        if plain.size:
             k = min(req.k, model.n_items)
-            ids, scores = model.recommend(np.array([idx[t] for t in plain], np.int32), k,
-                                          exclude_seen=req.exclude_seen)
-            raw_items = state.items.raw_many(np.maximum(ids, 0).ravel())
-            valid = (ids >= 0).tolist()
+            ids, scores = model.recommend(idx[plain].astype(np.int32), k, exclude_seen=req.exclude_seen)
+            # one vectorised raw-id lookup and one rounding for the whole batch; rows padded with -1
+            # (fewer than k candidates left) are trimmed one by one
+            raw_items = raws_of(state.items, np.maximum(ids, 0), unnamed=False)
+            raw_users = raws_of(users, idx[plain])
             sc = np.round(scores.astype(np.float64), 6).tolist()
-            for r, t in enumerate(plain):
-                row = raw_items[r * k:(r + 1) * k]
-                keep = valid[r]
-                results[t] = {"user": req.users[t], "source": "model",
-                              "items": [x for x, v in zip(row, keep) if v],
-                              "scores": [s for s, v in zip(sc[r], keep) if v]}
-        for t, u in enumerate(idx):
-            if results[t] is None:
+            short = set(np.flatnonzero((ids < 0).any(axis=1)).tolist())
+            for r, t in enumerate(plain.tolist()):
+                items, s_row = raw_items[r], sc[r]
+                if r in short:
+                    n = int((ids[r] >= 0).sum())
+                    items, s_row = items[:n], s_row[:n]
+                results[t] = {"user": raw_users[r], "source": "model", "items": items, "scores": s_row}
+        for t, u in enumerate(results):
+            if u is None:
                 one = recommend_one(state, RecommendRequest(user=req.users[t], k=req.k, exclude_seen=req.exclude_seen))
                 results[t] = {k: one[k] for k in ("user", "source", "items", "scores")}
         return _json({"model_version": state.version, "results": results})
@@ -349,13 +423,13 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
         read_access(authorization)
         check_k(k)
         state = holder.state
-        i = state.items.get(item)
+        i = find(state.items, item)
         if i is None:
             raise ApiError(404, "unknown_item", f"item {item!r} is not in the model")
         ids, scores = state.model.similar_items(np.array([i], np.int32), min(k, max(state.model.n_items - 1, 1)))
         keep = ids[0] >= 0
-        return _json({"item": state.items.raw(i), "model_version": state.version,
-                      "items": state.items.raw_many(ids[0][keep]), "scores": [round(s, 6) for s in
+        return _json({"item": raw_of(state.items, i), "model_version": state.version,
+                      "items": raws_of(state.items, ids[0][keep], unnamed=False), "scores": [round(s, 6) for s in
                                                                                 scores[0][keep].tolist()]})
 
     @app.post("/v1/predict", tags=["recommendations"])
@@ -365,55 +439,55 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
         if not req.items:
             raise ApiError(422, "empty_items", "items must not be empty")
         state = holder.state
-        u = state.users.get(key(req.user))
+        u = find(state.users, req.user)
         if u is None or u >= state.model.n_users:
             raise ApiError(404, "unknown_user", f"user {req.user!r} is not in the model (feedback of new users "
                                                 "reaches predictions at the next retrain)")
-        idx = [state.items.get(i) for i in req.items]
-        unknown = [raw for raw, i in zip(req.items, idx) if i is None]
+        idx = find_many(state.items, req.items)
+        unknown = [raw for raw, i in zip(req.items, idx.tolist()) if i < 0]
         if unknown:
             raise ApiError(404, "unknown_item", f"{len(unknown)} items are not in the model", {"items": unknown[:20]})
-        scores = state.model.predict(np.full(len(idx), u, np.int32), np.array(idx, np.int32))
+        scores = state.model.predict(np.full(len(idx), u, np.int32), idx.astype(np.int32))
         return _json({"user": req.user, "model_version": state.version, "items": req.items,
                       "predictions": [round(s, 6) for s in scores.astype(np.float64).tolist()]})
 
     # ---- writes ----------------------------------------------------------------------------------
 
-    def store_events(events: list[FeedbackEvent], wait: bool):
-        stored = store.append([Event(key(e.user), key(e.item), e.value, e.type, e.timestamp, e.idempotency_key)
-                               for e in events])
-        metrics.events.inc(len(stored))
-        metrics.duplicates.inc(sum(d for _, d in stored))
-        ticket = worker.request({key(e.user) for e in events}, [i for i, d in stored if not d])
-        folded = worker.wait(ticket, fold_in_wait) if wait else False
-        state = holder.state
-        return {"acknowledged": len(stored), "folded": bool(folded), "model_version": state.version,
-                "results": [{"id": i, "duplicate": d, "item_known": state.items.get(e.item) is not None}
-                            for (i, d), e in zip(stored, events)]}
-
-    def db_errors(fn):
+    async def store_events(events: list[FeedbackEvent], wait: bool):
+        """Commit the events (group commit: concurrent requests share one transaction), then
+        optionally wait for their fold-in; answers only after the commit that holds them."""
         try:
-            return fn()
-        except ApiError:
-            raise
+            stored, ticket = await asyncio.wrap_future(committer.submit(
+                [Event(key(e.user), key(e.item), e.value, e.type, e.timestamp, e.idempotency_key) for e in events]))
         except Exception as exc:
             log.error("event store write failed: %s", type(exc).__name__)
             raise ApiError(503, "store_unavailable", "the event store did not commit the events; retry with "
                                                      "the same idempotency keys") from None
+        folded = False
+        if wait and ticket is not None:
+            try:
+                folded = await asyncio.wait_for(asyncio.wrap_future(worker.when_done(ticket)), fold_in_wait)
+            except asyncio.TimeoutError:
+                folded = False
+        state = holder.state
+        return {"acknowledged": len(stored), "folded": bool(folded), "model_version": state.version,
+                "results": [{"id": i, "duplicate": d, "item_known": find(state.items, e.item) is not None}
+                            for (i, d), e in zip(stored, events)]}
 
     @app.post("/v1/feedback", tags=["feedback"])
-    def feedback(event: FeedbackEvent, wait: bool = Query(True), authorization: str | None = Header(None)):
+    async def feedback(event: FeedbackEvent, wait: bool = Query(True), authorization: str | None = Header(None)):
         auth.check(authorization)
-        return _json(db_errors(lambda: store_events([event], wait)))
+        return _json(await store_events([event], wait))
 
     @app.post("/v1/feedback/batch", tags=["feedback"])
-    def feedback_batch(batch: FeedbackBatch, wait: bool = Query(True), authorization: str | None = Header(None)):
+    async def feedback_batch(batch: FeedbackBatch, wait: bool = Query(True),
+                             authorization: str | None = Header(None)):
         auth.check(authorization)
         if not batch.events:
             raise ApiError(422, "empty_batch", "events must not be empty")
         if len(batch.events) > limits.max_batch:
             raise ApiError(413, "batch_too_large", f"{len(batch.events)} events; the maximum is {limits.max_batch}")
-        return _json(db_errors(lambda: store_events(batch.events, wait)))
+        return _json(await store_events(batch.events, wait))
 
     # ---- admin -----------------------------------------------------------------------------------
 
@@ -437,4 +511,29 @@ def create_app(model_path, *, events_url: str = "sqlite:///turborec-events.db", 
     async def page():
         return HTMLResponse(PAGE_HTML)
 
+    # ---- middleware (the last added is the outermost) ----------------------------------------------
+
+    async def fast_recommend(user, k, exclude_seen, explain, authorization) -> bytes:
+        read_access(authorization)
+        return await cached_recommend(RecommendRequest(user=user, k=k, exclude_seen=exclude_seen, explain=explain))
+
+    async def fast_feedback(body: bytes, query: bytes, authorization):
+        wait = flag(query, "wait", True)
+        if wait is None:
+            return None
+        try:
+            event = FeedbackEvent.model_validate_json(body)
+            auth.check(authorization)
+        except (ValidationError, ApiError):  # nothing happened yet: the full stack answers it
+            return None
+        try:  # from here on the request has an effect: never handed on
+            return 200, _dumps(await store_events([event], wait))
+        except ApiError as err:
+            return err.status, _dumps(err.body())
+
+    app.add_middleware(FastRecommend, handler=fast_recommend, endpoint=recommend_get, feedback=fast_feedback,
+                       feedback_endpoint=feedback)
+    app.add_middleware(MetricsMiddleware, metrics=metrics, routes=lambda: app.router.routes)
+    app.add_middleware(BodySizeLimit, max_bytes=limits.max_body_bytes)
+    app.state.batcher, app.state.watcher = batcher, watcher
     return app

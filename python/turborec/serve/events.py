@@ -7,14 +7,17 @@ parameters (SQLAlchemy Core), never string formatting.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 TABLE = "turborec_events"
+NOTIFY_CHANNEL = "turborec_events"  # see listen.py
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,9 @@ class EventStore:
         else:
             kwargs.update(pool_pre_ping=True, pool_size=8, max_overflow=8)
         self.engine = sa.create_engine(url, **kwargs)
+        # PostgreSQL: every commit with new events NOTIFYs the other server processes (listen.py)
+        self.notifies = self.engine.dialect.name == "postgresql"
+        self.origin = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"  # tells our own notifications apart
         if self.is_sqlite:
             synchronous = str(sqlite_synchronous).upper()
             if synchronous not in ("OFF", "NORMAL", "FULL", "EXTRA"):
@@ -128,6 +134,8 @@ class EventStore:
                     ids = list(conn.execute(insert, fresh).scalars())
                 else:
                     ids = [conn.execute(t.insert(), row).inserted_primary_key[0] for row in fresh]
+            if ids and self.notifies:  # delivered at commit, and only if this transaction commits
+                conn.execute(sa.select(sa.func.pg_notify(NOTIFY_CHANNEL, f"{self.origin}:{max(ids)}")))
             for pos, i in zip(fresh_pos, ids):
                 out[pos] = (int(i), False)
             for pos, v in enumerate(out):

@@ -4,13 +4,17 @@ Feedback handlers commit their events, then ``request`` a fold-in of their users
 it (read-your-writes in this process). One worker thread folds whatever is pending in one
 copy-on-write publication, so concurrent writers share the cost. A poller reads events other
 server processes stored (ids above the last one seen) every ``poll_interval`` seconds and folds
-their users in: a user's feedback reaches every process within about one interval.
+their users in: a user's feedback reaches every process within about one interval -- or at once
+on PostgreSQL, where a NOTIFY from the other process wakes the poller (listen.py).
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import threading
+from concurrent.futures import Future
 
 log = logging.getLogger("turborec.serve")
 
@@ -24,7 +28,10 @@ class FoldInWorker:
         self._requested = 0
         self._done = 0
         self._own_ids: set = set()  # ids this process stored and folded already
+        self._waiters: list = []  # heap of (ticket, seq, Future) for async waiters
+        self._seq = itertools.count()
         self._stop = threading.Event()
+        self._wake = threading.Event()  # set by a LISTEN notification: poll now
         self._threads: list[threading.Thread] = []
         self.errors = 0
 
@@ -35,12 +42,21 @@ class FoldInWorker:
         for t in self._threads:
             t.start()
 
+    def wake(self) -> None:
+        """Poll the store now (another process committed events) instead of at the next interval."""
+        self._wake.set()
+
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         with self._cond:
             self._cond.notify_all()
         for t in self._threads:
             t.join(timeout=10)
+        with self._cond:
+            waiters, self._waiters = self._waiters, []
+        for _, _, fut in waiters:
+            _settle(fut, False)
 
     def request(self, users, event_ids=()) -> int:
         with self._cond:
@@ -53,6 +69,19 @@ class FoldInWorker:
     def wait(self, ticket: int, timeout: float) -> bool:
         with self._cond:
             return self._cond.wait_for(lambda: self._done >= ticket or self._stop.is_set(), timeout)
+
+    def when_done(self, ticket: int) -> Future:
+        """A Future set to True once the fold-in asked for by ``ticket`` is published (for async
+        handlers: they await it instead of blocking a thread in :meth:`wait`)."""
+        fut: Future = Future()
+        with self._cond:
+            if self._done >= ticket:
+                fut.set_result(True)
+            elif self._stop.is_set():
+                fut.set_result(False)
+            else:
+                heapq.heappush(self._waiters, (ticket, next(self._seq), fut))
+        return fut
 
     def _fold_loop(self) -> None:
         while not self._stop.is_set():
@@ -70,9 +99,18 @@ class FoldInWorker:
             with self._cond:
                 self._done = max(self._done, ticket)
                 self._cond.notify_all()
+                ready = []
+                while self._waiters and self._waiters[0][0] <= self._done:
+                    ready.append(heapq.heappop(self._waiters)[2])
+            for fut in ready:
+                _settle(fut, True)
 
     def _poll_loop(self) -> None:
-        while not self._stop.wait(self.poll_interval):
+        while True:
+            self._wake.wait(self.poll_interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 self.poll_once()
             except Exception:
@@ -91,3 +129,8 @@ class FoldInWorker:
         if users:
             self.request(users)
         self.holder.folded_through = max(self.holder.folded_through, rows[-1][0])
+
+
+def _settle(fut: Future, value) -> None:
+    if fut.set_running_or_notify_cancel():  # a waiter that timed out cancelled its future
+        fut.set_result(value)

@@ -23,8 +23,7 @@ import scipy.sparse as sp
 import turborec
 
 from .events import EventStore
-from .ids import RawIds, model_ids
-from .state import ServingState, like_value, popularity
+from .state import ServingState, find, find_many, like_value, model_map, popularity, with_new
 
 log = logging.getLogger("turborec.serve")
 
@@ -69,9 +68,8 @@ class ModelHolder:
     def _load(self, path: str) -> ServingState:
         path = os.fspath(path)
         model = turborec.load(path)
-        user_ids, item_ids = model_ids(model)
         self._generation += 1
-        return ServingState(model=model, users=RawIds(user_ids, model.n_users), items=RawIds(item_ids, model.n_items),
+        return ServingState(model=model, users=model_map(model, "user"), items=model_map(model, "item"),
                             version=file_version(path), generation=self._generation, path=os.path.abspath(path),
                             loaded_at=time.time(), popular=popularity(model), like_value=like_value(model))
 
@@ -109,14 +107,19 @@ class ModelHolder:
         keys = [k for k in user_keys if history.get(k)]
         if not keys:
             return state
-        users = state.users.with_new(keys)
-        rows, idx = [], []
+        users = with_new(state.users, keys)
+        trained = base.model.user_items_  # as loaded: its own matrix, no fold-in overlay to merge
+        n_trained = base.model.n_users
+        idx, indptr, cols, vals = [], [0], [], []
         for k in keys:
-            u = users.get(k)
-            row = self._row(base, u, history[k], state)
+            u = find(users, k)
+            c, v = self._row(trained, u if u < n_trained else None, history[k], state)
             idx.append(u)
-            rows.append(row)
-        R = sp.vstack(rows, format="csr").astype(np.float32)
+            cols.append(c)
+            vals.append(v)
+            indptr.append(indptr[-1] + c.size)
+        indptr = np.asarray(indptr, np.int64 if indptr[-1] >> 31 else np.int32)
+        R = sp.csr_matrix((np.concatenate(vals), np.concatenate(cols), indptr), shape=(len(keys), state.model.n_items))
         model = _shallow_copy(state.model)
         try:
             model.partial_fit_users(np.asarray(idx, np.int64), R)
@@ -130,16 +133,16 @@ class ModelHolder:
                             popular=state.popular, like_value=state.like_value)
 
     @staticmethod
-    def _row(base: ServingState, u: int, events, state: ServingState) -> sp.csr_matrix:
-        """Training row (from the model as loaded) with the events applied: the latest value of an
-        item wins, a value of 0 removes the item; items the model does not know wait for retrain."""
+    def _row(trained: sp.csr_matrix, u, events, state: ServingState):
+        """(columns, values) of a user's training row (None: a new user) with the events applied:
+        the latest value of an item wins, a value of 0 removes the item; items the model does not
+        know wait for the retrain."""
         values = {}
-        if u < base.model.n_users:
-            r = base.model.user_items_[u]
-            values = dict(zip(r.indices.tolist(), r.data.tolist()))
-        for item_key, value in events:
-            i = state.items.get(item_key)
-            if i is None:
+        if u is not None:
+            lo, hi = trained.indptr[u], trained.indptr[u + 1]
+            values = dict(zip(trained.indices[lo:hi].tolist(), trained.data[lo:hi].tolist()))
+        for i, (_, value) in zip(find_many(state.items, [item for item, _ in events]).tolist(), events):
+            if i < 0:
                 continue
             if value == 0:
                 values.pop(i, None)
@@ -148,4 +151,4 @@ class ModelHolder:
         cols = np.fromiter(values.keys(), np.int32, len(values))
         vals = np.fromiter(values.values(), np.float32, len(values))
         order = np.argsort(cols)
-        return sp.csr_matrix((vals[order], cols[order], np.array([0, cols.size])), shape=(1, state.model.n_items))
+        return cols[order], vals[order]

@@ -37,6 +37,30 @@ class ServiceMetrics:
         Gauge("turborec_cache_entries", "result cache entries", registry=r).set_function(lambda: len(cache))
         self.set_model(holder.state)
 
+    def watch_committer(self, committer) -> None:
+        Gauge("turborec_event_commits_total", "event store transactions (group commits)",
+              registry=self.registry).set_function(lambda: committer.groups)
+        Gauge("turborec_event_commit_requests_total", "feedback requests committed in them",
+              registry=self.registry).set_function(lambda: committer.requests)
+
+    def watch_batcher(self, batcher) -> None:
+        Gauge("turborec_recommend_model_calls_total", "model calls answering single-user requests (micro-batches)",
+              registry=self.registry).set_function(lambda: batcher.calls)
+        Gauge("turborec_recommend_batched_users_total", "single-user requests answered by those calls",
+              registry=self.registry).set_function(lambda: batcher.users)
+
+    def watch_file_watcher(self, watcher) -> None:
+        Gauge("turborec_model_file_swaps_total", "swaps to a replaced model file (file watch)",
+              registry=self.registry).set_function(lambda: watcher.swaps if watcher else 0)
+        Gauge("turborec_model_file_refused_total", "replaced model files that failed to load (kept serving)",
+              registry=self.registry).set_function(lambda: watcher.failures if watcher else 0)
+
+    def watch_listener(self, listener) -> None:
+        Gauge("turborec_event_notifications_total", "NOTIFYs of other processes' events (PostgreSQL LISTEN)",
+              registry=self.registry).set_function(lambda: listener.notifications if listener else 0)
+        Gauge("turborec_event_listening", "1 while LISTENing for other processes' events (PostgreSQL)",
+              registry=self.registry).set_function(lambda: int(bool(listener and listener.connected)))
+
     def set_model(self, state) -> None:
         self.model_info.clear()
         self.model_info.labels(version=state.version, model_class=type(state.model).__name__).set(1)
@@ -52,6 +76,8 @@ class MetricsMiddleware:
     def __init__(self, app, metrics: ServiceMetrics, routes):
         self.app, self.metrics, self._routes = app, metrics, routes
         self._paths = None
+        self._latency: dict = {}  # endpoint -> histogram child: labels() per request costs more than observe
+        self._count: dict = {}  # (endpoint, method, status) -> counter child
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -71,5 +97,12 @@ class MetricsMiddleware:
             if self._paths is None:
                 self._paths = {getattr(r, "endpoint", None): r.path for r in self._routes()}
             endpoint = self._paths.get(scope.get("endpoint"), "unmatched")
-            self.metrics.latency.labels(endpoint).observe(time.perf_counter() - start)
-            self.metrics.requests.labels(endpoint, scope["method"], str(status)).inc()
+            hist = self._latency.get(endpoint)
+            if hist is None:
+                hist = self._latency[endpoint] = self.metrics.latency.labels(endpoint)
+            hist.observe(time.perf_counter() - start)
+            key = (endpoint, scope["method"], status)
+            counter = self._count.get(key)
+            if counter is None:
+                counter = self._count[key] = self.metrics.requests.labels(endpoint, scope["method"], str(status))
+            counter.inc()

@@ -13,14 +13,12 @@ import scipy.sparse as sp
 import turborec
 
 from .events import EventStore
-from .ids import RawIds, model_ids
+from .state import find_many, model_map, raws_of, with_new
 
 
 def merged_interactions(model, store: EventStore):
     """(Interactions, number of events applied) for the training matrix with every event applied."""
-    user_ids, item_ids = model_ids(model)
-    users = RawIds(user_ids, model.n_users)
-    items = RawIds(item_ids, model.n_items)
+    users, items = model_map(model, "user"), model_map(model, "item")
     latest: dict = {}
     user_keys, item_keys = [], []
     n_events = 0
@@ -29,13 +27,13 @@ def merged_interactions(model, store: EventStore):
         user_keys.append(u)
         item_keys.append(i)
         n_events += 1
-    users = users.with_new(dict.fromkeys(user_keys))
-    items = items.with_new(dict.fromkeys(item_keys))
+    users = with_new(users, user_keys)
+    items = with_new(items, item_keys)
     R = model.user_items_.tocoo()
     shape = (len(users), len(items))
     if latest:
-        eu = np.fromiter((users.get(u) for u, _ in latest), np.int64, len(latest))
-        ei = np.fromiter((items.get(i) for _, i in latest), np.int64, len(latest))
+        eu = find_many(users, [u for u, _ in latest])
+        ei = find_many(items, [i for _, i in latest])
         ev = np.fromiter(latest.values(), np.float32, len(latest))
         # Base entries that an event overrides are dropped; then events with value 0 are dropped.
         overridden = sp.csr_matrix((np.ones(eu.size, np.int8), (eu, ei)), shape=shape)
@@ -48,8 +46,8 @@ def merged_interactions(model, store: EventStore):
     else:
         rows, cols, vals = R.row, R.col, R.data.astype(np.float32)
     matrix = sp.csr_matrix((vals, (rows, cols)), shape=shape, dtype=np.float32)
-    raw_users = [users.raw(t) if users.raw(t) is not None else f"__row{t}" for t in range(len(users))]
-    raw_items = [items.raw(t) if items.raw(t) is not None else f"__col{t}" for t in range(len(items))]
+    raw_users = [f"__row{t}" if r is None else r for t, r in enumerate(raws_of(users, np.arange(len(users))))]
+    raw_items = raws_of(items, np.arange(len(items)), unnamed=False)
     return turborec.Interactions(matrix, user_ids=raw_users, item_ids=raw_items), n_events
 
 
