@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 import turborec
 from turborec import IdMap
+from turborec.data.idmap import _query_array
 
 
 @settings(max_examples=60, deadline=None)
@@ -30,6 +31,23 @@ def test_index_matches_a_dict(ids, queries):
         dense = np.arange(len(ids))[::-1]
         assert list(m.raw(dense)) == [ids[i] for i in dense]
         assert m.index(ids[-1]) == len(ids) - 1 and isinstance(m.index(ids[-1]), int)
+
+
+@settings(max_examples=80, deadline=None)
+@given(ids=st.one_of(st.lists(st.integers(-10**12, 10**12), unique=True, max_size=30),
+                     st.lists(st.floats(allow_nan=False, width=32), unique=True, max_size=30),
+                     st.lists(st.text(max_size=3), unique=True, max_size=30)),
+       queries=st.lists(st.one_of(st.integers(-3, 3), st.integers(2**63, 2**70), st.floats(width=32), st.text(max_size=2),
+                                  st.booleans(), st.none()), max_size=15))
+def test_one_id_lookup_agrees_with_the_array_lookup(ids, queries):
+    """The scalar fast path (one id per service request) answers exactly as the vectorised one,
+    for ids of another type, NaN, None, bools and ints beyond int64 included."""
+    m = IdMap(ids, "user")
+    for q in queries + ids[:3]:
+        expected = int(m._lookup(_query_array(q)[0])[0])
+        assert m._lookup_one(q) == expected, q
+        assert (q in m) == (expected >= 0)
+        assert m.index(q, missing=-1) == expected
 
 
 def test_unknown_ids_are_reported_not_dropped():
@@ -81,6 +99,18 @@ def test_extend_returns_a_new_map():
     with pytest.raises(ValueError, match="unique"):
         m.extend([8, 8])
     assert m.extend([]) is m
+
+
+@settings(max_examples=60, deadline=None)
+@given(ids=st.lists(st.integers(-50, 50), unique=True, max_size=30), new=st.lists(st.integers(-80, 80), unique=True,
+                                                                                  max_size=10))
+def test_extend_merges_like_a_fresh_map(ids, new):
+    new = [v for v in new if v not in ids]
+    m = IdMap(np.asarray(ids, dtype=np.int64), "user").extend(np.asarray(new, dtype=np.int64))
+    fresh = IdMap(np.asarray(ids + new, dtype=np.int64), "user")
+    assert list(m.ids) == ids + new and not m.ids.flags.writeable
+    probe = np.arange(-90, 91)
+    assert np.array_equal(m.index(probe, missing=-1), fresh.index(probe, missing=-1))
 
 
 def test_ids_are_read_only_and_copied():
