@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -102,16 +103,6 @@ const LowpKernels& kernels_for_type(LowpType type) {
   return lowp_scalar::table;
 }
 
-// Items padded to whole groups of this many (every level's tile width divides it).
-constexpr int64_t kLowpPadItems = 192;
-
-template <class T>
-struct Buffer {  // uninitialised-free, 64-byte aligned storage
-  explicit Buffer(size_t n) : raw(n * sizeof(T) + 64, 0) {}
-  T* data() { return reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(raw.data()) + 63) & ~uintptr_t(63)); }
-  std::vector<uint8_t> raw;
-};
-
 // Packs `m` rows of `d` elements of `step` values each into panels [dsteps][16][step].
 template <class T>
 void pack_panels(const T* items, int64_t m, int d, int step, int64_t m_pad, T* out, int n_threads) {
@@ -192,38 +183,99 @@ void check_common(int64_t m, int d, int k) {
   if (m >= INT32_MAX - kLowpPadItems) throw std::invalid_argument("items: too many rows");
 }
 
+// The padded bias of a call (a memcpy-sized pass, no repacking).
+struct CallBias {
+  std::vector<float> bias;
+  CallBias(const LowpItems& it, const float* b) : bias(static_cast<size_t>(it.padded_items()), 0.0f) {
+    std::memcpy(bias.data(), b, sizeof(float) * static_cast<size_t>(it.n_items()));
+  }
+};
+
 }  // namespace
 
+size_t LowpItems::nbytes() const {
+  return raw_.size() + sizeof(int32_t) * sums_.size() + sizeof(float) * (scales_.size() + bias_.size());
+}
+
+void LowpItems::init(LowpType type, int64_t m, int d, int step, size_t elem, const float* bias) {
+  check_common(m, d, 1);
+  type_ = type;
+  m_ = m;
+  d_ = d;
+  dsteps_ = (d + step - 1) / step;
+  m_pad_ = (m + kLowpPadItems - 1) / kLowpPadItems * kLowpPadItems;
+  has_bias_ = bias != nullptr;
+  raw_.assign(static_cast<size_t>(m_pad_) * dsteps_ * step * elem + 64, 0);
+  panels_ = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(raw_.data()) + 63) & ~uintptr_t(63));
+  bias_.assign(static_cast<size_t>(m_pad_), 0.0f);
+  if (bias) std::memcpy(bias_.data(), bias, sizeof(float) * static_cast<size_t>(m));
+}
+
+LowpItems::LowpItems(const int8_t* items, const float* scale, int64_t m, int d, const float* bias, int n_threads) {
+  init(LowpType::int8, m, d, 4, 1, bias);
+  pack_panels(items, m, d, 4, m_pad_, static_cast<int8_t*>(panels_), n_threads);
+  sums_.assign(static_cast<size_t>(m_pad_), 0);
+  scales_.assign(static_cast<size_t>(m_pad_), 0.0f);
+  for (int64_t j = 0; j < m; ++j) {
+    int32_t s = 0;
+    for (int t = 0; t < d; ++t) s += items[j * d + t];
+    sums_[j] = s;
+    scales_[j] = scale[j];
+  }
+}
+
+LowpItems::LowpItems(const uint16_t* items, int64_t m, int d, const float* bias, int n_threads) {
+  init(LowpType::bf16, m, d, 2, 2, bias);
+  pack_panels(items, m, d, 2, m_pad_, static_cast<uint16_t*>(panels_), n_threads);
+}
+
+template <class Ptr>
+void topk_int8_packed(const int8_t* queries, const float* query_scale, int64_t n, const LowpItems& items,
+                      const float* call_bias, const CsrView<Ptr>* exclude, int k, int32_t* out_ids,
+                      float* out_scores, int n_threads) {
+  if (items.type() != LowpType::int8) throw std::invalid_argument("items: packed bf16 items given to the int8 kernel");
+  check_common(items.n_items(), items.dim(), k);
+  if (exclude) require_canonical(*exclude, "exclude", n_threads);
+  const LowpKernels& K = kernels_for_type(LowpType::int8);
+  std::unique_ptr<CallBias> cb(call_bias ? new CallBias(items, call_bias) : nullptr);
+  LowpArgs base{};
+  base.packed = items.panels();
+  base.item_sum = items.sums();
+  base.item_scale = items.scales();
+  base.bias = cb ? cb->bias.data() : items.bias();
+  base.m = items.n_items();
+  base.dsteps = items.dsteps();
+  base.k = k;
+  lowp_run(K.topk_int8, K.mr, queries, query_scale, n, items.dim(), 4, base, exclude, out_ids, out_scores, n_threads);
+}
+
+template <class Ptr>
+void topk_bf16_packed(const uint16_t* queries, int64_t n, const LowpItems& items, const float* call_bias,
+                      const CsrView<Ptr>* exclude, int k, int32_t* out_ids, float* out_scores, int n_threads) {
+  if (items.type() != LowpType::bf16) throw std::invalid_argument("items: packed int8 items given to the bf16 kernel");
+  check_common(items.n_items(), items.dim(), k);
+  if (exclude) require_canonical(*exclude, "exclude", n_threads);
+  const LowpKernels& K = kernels_for_type(LowpType::bf16);
+  std::unique_ptr<CallBias> cb(call_bias ? new CallBias(items, call_bias) : nullptr);
+  LowpArgs base{};
+  base.packed = items.panels();
+  base.bias = cb ? cb->bias.data() : items.bias();
+  base.m = items.n_items();
+  base.dsteps = items.dsteps();
+  base.k = k;
+  lowp_run(K.topk_bf16, K.mr, queries, static_cast<const float*>(nullptr), n, items.dim(), 2, base, exclude, out_ids,
+           out_scores, n_threads);
+}
+
+// One-off calls on raw arrays: pack, then the packed path (callers with many calls keep a LowpItems).
 template <class Ptr>
 void topk_int8(const int8_t* queries, const float* query_scale, int64_t n, const int8_t* items,
                const float* item_scale, int64_t m, int d, const float* item_bias, const CsrView<Ptr>* exclude,
                int k, int32_t* out_ids, float* out_scores, int n_threads) {
   check_common(m, d, k);
-  if (exclude) require_canonical(*exclude, "exclude", n_threads);
-  const LowpKernels& K = kernels_for_type(LowpType::int8);
-  const int dsteps = (d + 3) / 4;
-  const int64_t m_pad = (m + kLowpPadItems - 1) / kLowpPadItems * kLowpPadItems;
-  Buffer<int8_t> packed(static_cast<size_t>(m_pad * dsteps * 4));
-  Buffer<int32_t> sums(static_cast<size_t>(m_pad));
-  Buffer<float> scales(static_cast<size_t>(m_pad)), bias(static_cast<size_t>(m_pad));
-  pack_panels(items, m, d, 4, m_pad, packed.data(), n_threads);
-  for (int64_t j = 0; j < m_pad; ++j) {
-    int32_t s = 0;
-    if (j < m)
-      for (int t = 0; t < d; ++t) s += items[j * d + t];
-    sums.data()[j] = s;
-    scales.data()[j] = j < m ? item_scale[j] : 0.0f;
-    bias.data()[j] = (j < m && item_bias) ? item_bias[j] : 0.0f;
-  }
-  LowpArgs base{};
-  base.packed = packed.data();
-  base.item_sum = sums.data();
-  base.item_scale = scales.data();
-  base.bias = bias.data();
-  base.m = m;
-  base.dsteps = dsteps;
-  base.k = k;
-  lowp_run(K.topk_int8, K.mr, queries, query_scale, n, d, 4, base, exclude, out_ids, out_scores, n_threads);
+  const LowpItems packed(items, item_scale, m, d, item_bias, n_threads);
+  topk_int8_packed(queries, query_scale, n, packed, static_cast<const float*>(nullptr), exclude, k, out_ids,
+                   out_scores, n_threads);
 }
 
 template <class Ptr>
@@ -231,22 +283,8 @@ void topk_bf16(const uint16_t* queries, int64_t n, const uint16_t* items, int64_
                const float* item_bias, const CsrView<Ptr>* exclude, int k, int32_t* out_ids, float* out_scores,
                int n_threads) {
   check_common(m, d, k);
-  if (exclude) require_canonical(*exclude, "exclude", n_threads);
-  const LowpKernels& K = kernels_for_type(LowpType::bf16);
-  const int dsteps = (d + 1) / 2;
-  const int64_t m_pad = (m + kLowpPadItems - 1) / kLowpPadItems * kLowpPadItems;
-  Buffer<uint16_t> packed(static_cast<size_t>(m_pad * dsteps * 2));
-  Buffer<float> bias(static_cast<size_t>(m_pad));
-  pack_panels(items, m, d, 2, m_pad, packed.data(), n_threads);
-  for (int64_t j = 0; j < m_pad; ++j) bias.data()[j] = (j < m && item_bias) ? item_bias[j] : 0.0f;
-  LowpArgs base{};
-  base.packed = packed.data();
-  base.bias = bias.data();
-  base.m = m;
-  base.dsteps = dsteps;
-  base.k = k;
-  lowp_run(K.topk_bf16, K.mr, queries, static_cast<const float*>(nullptr), n, d, 2, base, exclude, out_ids,
-           out_scores, n_threads);
+  const LowpItems packed(items, m, d, item_bias, n_threads);
+  topk_bf16_packed(queries, n, packed, static_cast<const float*>(nullptr), exclude, k, out_ids, out_scores, n_threads);
 }
 
 void rerank_exact(const float* queries, int64_t n, const float* items, int64_t m, int d, const float* item_bias,
@@ -293,4 +331,15 @@ template void topk_bf16(const uint16_t*, int64_t, const uint16_t*, int64_t, int,
 template void topk_bf16(const uint16_t*, int64_t, const uint16_t*, int64_t, int, const float*,
                         const CsrView<int64_t>*, int, int32_t*, float*, int);
 
+}  // namespace turborec
+
+namespace turborec {
+template void topk_int8_packed(const int8_t*, const float*, int64_t, const LowpItems&, const float*,
+                               const CsrView<int32_t>*, int, int32_t*, float*, int);
+template void topk_int8_packed(const int8_t*, const float*, int64_t, const LowpItems&, const float*,
+                               const CsrView<int64_t>*, int, int32_t*, float*, int);
+template void topk_bf16_packed(const uint16_t*, int64_t, const LowpItems&, const float*, const CsrView<int32_t>*,
+                               int, int32_t*, float*, int);
+template void topk_bf16_packed(const uint16_t*, int64_t, const LowpItems&, const float*, const CsrView<int64_t>*,
+                               int, int32_t*, float*, int);
 }  // namespace turborec

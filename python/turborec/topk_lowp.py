@@ -104,21 +104,26 @@ def topk_quantized(queries, items, k, *, exclude=None, item_bias=None, rerank=No
     return _retrieve(queries, items, k, kc, item_bias=item_bias, rerank=rerank, exclude=exclude, n_threads=n_threads)
 
 
-def _retrieve(queries, items, k, kc, *, item_bias, rerank, exclude, n_threads):
+def _retrieve(queries, items, k, kc, *, item_bias, rerank, exclude, n_threads, packed=None):
     """The trusted path (validated arguments, int8 / bf16 items): kc candidates in low precision,
-    then the exact top-k of those when rerank (contiguous float32 items) is given. Models call it."""
-    ids, scores = _lowp_topk(queries, items, kc, item_bias, exclude, n_threads)
+    then the exact top-k of those when rerank (contiguous float32 items) is given. Models call it,
+    with packed = their LowpItems holding the codes and item_bias already."""
+    ids, scores = _lowp_topk(queries, items, kc, None if packed is not None else item_bias, exclude, n_threads,
+                             packed)
     if rerank is None:
         return ids, scores
     return _kernels.rerank_exact(queries, items=rerank, item_bias=item_bias, candidates=ids, k=k, n_threads=n_threads)
 
 
-def _lowp_topk(queries, items, k, item_bias, exclude, n_threads):
+def _lowp_topk(queries, items, k, item_bias, exclude, n_threads, packed=None):
+    """packed: LowpItems of items (with their bias, then item_bias is None); default: items' cached pack."""
+    if packed is None:
+        packed = items._packed_items(n_threads)
     if items.dtype == "int8":
         q, qs = quantize_int8(queries)
-        return _kernels.topk_int8(q, query_scale=qs, items=items.data, item_scale=items.scale, k=k,
-                                  item_bias=item_bias, exclude=exclude, n_threads=n_threads)
+        return _kernels.topk_int8_packed(q, query_scale=qs, items=packed, k=k, item_bias=item_bias, exclude=exclude,
+                                         n_threads=n_threads)
     if items.dtype == "bf16":
-        return _kernels.topk_bf16(quantize_bf16(queries, "queries"), items=items.data, k=k,
-                                  item_bias=item_bias, exclude=exclude, n_threads=n_threads)
+        return _kernels.topk_bf16_packed(quantize_bf16(queries, "queries"), items=packed, k=k, item_bias=item_bias,
+                                         exclude=exclude, n_threads=n_threads)
     raise AssertionError(items.dtype)  # fp16 is handled by the caller
