@@ -181,6 +181,14 @@ void bind_lowp(py::module_& m) {
         py::arg("item_bias").noconvert(), py::arg("candidates").noconvert(), py::arg("k"), py::arg("n_threads"),
         "Re-score candidate ids (n, k', -1 = none) in float32 and keep the best k of each row.");
   m.def(
+      "lowp_peak_gops",
+      [](const std::string& what, double seconds, int n_threads) {
+        py::gil_scoped_release release;
+        return lowp_peak_gops(what.c_str(), seconds, n_threads);
+      },
+      py::arg("what"), py::arg("seconds"), py::arg("n_threads"),
+      "Measured peak GOP/s of vpdpbusd ('int8'), vdpbf16ps ('bf16') or vfmadd231ps ('fp32'); 0 if not run here.");
+  m.def(
       "lowp_supported", [](const std::string& t) { return lowp_level_name(best_lowp_level(parse_type(t))); },
       py::arg("dtype"), "Highest low-precision level this CPU and build run for 'int8' or 'bf16'.");
   m.def(

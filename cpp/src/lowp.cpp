@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
@@ -342,4 +343,43 @@ template void topk_bf16_packed(const uint16_t*, int64_t, const LowpItems&, const
                                int, int32_t*, float*, int);
 template void topk_bf16_packed(const uint16_t*, int64_t, const LowpItems&, const float*, const CsrView<int64_t>*,
                                int, int32_t*, float*, int);
+}  // namespace turborec
+
+namespace turborec {
+
+double lowp_peak_gops(const char* what, double seconds, int n_threads) {
+  const std::string w(what);
+  if (w != "int8" && w != "bf16" && w != "fp32")
+    throw std::invalid_argument("peak: expected 'int8', 'bf16' or 'fp32', got '" + w + "'");
+  double (*loop)(int64_t) = nullptr;
+#if TURBOREC_HAVE_AVX512
+  if (w == "int8" && active_lowp_level(LowpType::int8) == LowpLevel::avx512) loop = lowp_vnni::table.peak_loop;
+  if (w == "bf16" && active_lowp_level(LowpType::bf16) == LowpLevel::avx512) loop = lowp_bf16::table.peak_loop;
+  if (w == "fp32" && active_simd_level() == SimdLevel::avx512) loop = lowp_vnni::fma_peak_loop;
+#endif
+  if (!loop) return 0.0;
+  const int threads = resolve_threads(n_threads);
+  using clock = std::chrono::steady_clock;
+  int64_t iters = 1 << 16;
+  for (;;) {  // grow the probe until one run lasts long enough to time
+    const auto t0 = clock::now();
+    loop(iters);
+    const double dt = std::chrono::duration<double>(clock::now() - t0).count();
+    if (dt > seconds / 20 || iters > (int64_t(1) << 40)) {
+      iters = std::max<int64_t>(1, static_cast<int64_t>(double(iters) * seconds / std::max(dt, 1e-9)));
+      break;
+    }
+    iters *= 4;
+  }
+  std::vector<double> ops(static_cast<size_t>(threads), 0.0);
+  const auto t0 = clock::now();
+  parallel_chunks(threads, 1, n_threads, [&](int tid, int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) ops[static_cast<size_t>(tid)] += loop(iters);
+  });
+  const double dt = std::chrono::duration<double>(clock::now() - t0).count();
+  double total = 0;
+  for (double o : ops) total += o;
+  return total / dt / 1e9;
+}
+
 }  // namespace turborec

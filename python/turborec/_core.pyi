@@ -150,6 +150,10 @@ def lowp_cap() -> str:
     """
     The low-precision level cap in force.
     """
+def lowp_peak_gops(what: str, seconds: typing.SupportsFloat | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex) -> float:
+    """
+    Measured peak GOP/s of vpdpbusd ('int8'), vdpbf16ps ('bf16') or vfmadd231ps ('fp32'); 0 if not run here.
+    """
 def lowp_supported(dtype: str) -> str:
     """
     Highest low-precision level this CPU and build run for 'int8' or 'bf16'.

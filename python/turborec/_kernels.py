@@ -274,3 +274,8 @@ def topk_bf16_packed(queries: np.ndarray, *, items: LowpItems, k: int, item_bias
                      exclude: sp.csr_matrix | tuple | None, n_threads: int):
     """topk_bf16 on packed items; item_bias, when given, replaces the bias packed with them."""
     return _core.topk_bf16_packed(queries, items, k, item_bias, csr_wire(exclude, values=(False,))[0], n_threads)
+
+
+def lowp_peak_gops(*, what: str, seconds: float, n_threads: int) -> float:
+    """Measured peak GOP/s of the instruction behind 'int8', 'bf16' or 'fp32' retrieval (0: not here)."""
+    return _core.lowp_peak_gops(what, seconds, n_threads)

@@ -65,11 +65,17 @@ struct LowpKernels {
   bool (*topk_bf16)(const LowpArgs& a);  // null when the level lacks bf16
   // <a, b> over n floats, any n (the re-rank's float32 scores).
   float (*dot_f32)(const float* a, const float* b, int n);
+  // Peak probe: `iters` rounds of 12 independent multiply-accumulates of the level's instruction;
+  // returns the arithmetic operations done (2 per multiply-add). Null at the scalar level.
+  double (*peak_loop)(int64_t iters);
 };
 
 namespace lowp_scalar { extern const LowpKernels table; }
 #if TURBOREC_HAVE_AVX512
-namespace lowp_vnni { extern const LowpKernels table; }
+namespace lowp_vnni {
+extern const LowpKernels table;
+double fma_peak_loop(int64_t iters);  // vfmadd231ps probe (AVX-512F only)
+}  // namespace lowp_vnni
 namespace lowp_bf16 { extern const LowpKernels table; }
 #endif
 
@@ -136,5 +142,11 @@ void topk_bf16(const uint16_t* queries, int64_t n, const uint16_t* items, int64_
 // `items` (m, d) (+ item_bias) and keeps the best k (k <= kc), best first, ties by lower id.
 void rerank_exact(const float* queries, int64_t n, const float* items, int64_t m, int d, const float* item_bias,
                   const int32_t* candidates, int kc, int k, int32_t* out_ids, float* out_scores, int n_threads);
+
+// The machine's measured peak for one instruction, in GOP/s over n_threads threads, from a tight
+// register-only loop of `what`: "int8" (vpdpbusd), "bf16" (vdpbf16ps) or "fp32" (vfmadd231ps, the
+// float32 kernels' instruction). 0 when the level lacks it. For benchmarks: the fraction of peak a
+// kernel reaches, measured in the same run.
+double lowp_peak_gops(const char* what, double seconds, int n_threads);
 
 }  // namespace turborec

@@ -154,4 +154,5 @@ extern const LowpKernels table = {
     nullptr,
 #endif
     dot_f32,
+    peak_loop,
 };
