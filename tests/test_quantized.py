@@ -622,3 +622,25 @@ def test_packed_codes_pickle_without_their_cache(rng):
     np.testing.assert_array_equal(again.scale, items.scale)
     q = rng.standard_normal((4, 5)).astype(np.float32)
     np.testing.assert_array_equal(turborec.topk_quantized(q, again, 3)[0], turborec.topk_quantized(q, items, 3)[0])
+
+
+def test_queries_quantized_inside_the_kernel_match_quantize_int8(rng):
+    """topk_quantized quantizes int8 queries in C++; against identity items every score shows one
+    quantized component, so all d scores must equal those of numpy's quantize_int8 bit for bit."""
+    d = 9
+    rows = [np.zeros(d), np.full(d, 1e-42), np.linspace(-3e38, 3e38, d), np.arange(d) - 4.0,
+            np.array([127, 0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 3.5, -127.0]),  # exact halves: ties to even
+            np.array([1e-38, -1e-39, 1e-45, 0, 0, 0, 0, 0, 2e-38])]
+    queries = np.vstack(rows + [rng.standard_normal(d) * 10.0 ** rng.integers(-30, 30) for _ in range(30)])
+    queries = queries.astype(np.float32)
+    items = turborec.QuantizedFactors(np.eye(d, dtype=np.float32), "int8")
+    q, qs = quantize_int8(queries)
+    packed = items._packed_items(1)
+    for level in INT8_LEVELS:
+        with turborec.lowp_level(level):
+            exp_ids, exp_scores = _kernels.topk_int8_packed(q, query_scale=qs, items=packed, k=d, item_bias=None,
+                                                            exclude=None, n_threads=1)
+            for threads in (1, 2):
+                ids, scores = turborec.topk_quantized(queries, items, d, n_threads=threads)
+                np.testing.assert_array_equal(ids, exp_ids, err_msg=level)
+                np.testing.assert_array_equal(scores, exp_scores, err_msg=level)

@@ -131,6 +131,24 @@ py::tuple topk_int8_packed_binding(const carray<int8_t>& queries, const carray<f
   return py::make_tuple(ids, out);
 }
 
+py::tuple topk_int8_f32_binding(const carray<float>& queries, const LowpItems& items, int k,
+                                const std::optional<carray<float>>& item_bias, const std::optional<py::tuple>& exclude,
+                                int n_threads) {
+  check_ndim(queries, 2, "queries");
+  require(k >= 1, "k must be >= 1");
+  require(items.type() == LowpType::int8, "items: expected packed int8 items");
+  require(queries.shape(1) == items.dim(), "queries: expected " + std::to_string(items.dim()) + " columns like items");
+  const int64_t n = queries.shape(0), m = items.n_items();
+  const float* b = optional_floats(item_bias, m, "item_bias");
+  carray<int32_t> ids({n, static_cast<int64_t>(k)});
+  carray<float> out({n, static_cast<int64_t>(k)});
+  const float* q = queries.data();
+  int32_t* pi = ids.mutable_data();
+  float* ps = out.mutable_data();
+  run_with_exclude(exclude, n, m, [&](auto view) { topk_int8_packed_f32(q, n, items, b, view, k, pi, ps, n_threads); });
+  return py::make_tuple(ids, out);
+}
+
 py::tuple topk_bf16_packed_binding(const carray<uint16_t>& queries, const LowpItems& items, int k,
                                    const std::optional<carray<float>>& item_bias,
                                    const std::optional<py::tuple>& exclude, int n_threads) {
@@ -167,6 +185,9 @@ void bind_lowp(py::module_& m) {
         py::arg("query_scale").noconvert(), py::arg("items"), py::arg("k"), py::arg("item_bias").noconvert(),
         py::arg("exclude"), py::arg("n_threads"),
         "topk_int8 on packed items; item_bias (when given) replaces the packed bias.");
+  m.def("topk_int8_float_queries", &topk_int8_f32_binding, py::arg("queries").noconvert(), py::arg("items"),
+        py::arg("k"), py::arg("item_bias").noconvert(), py::arg("exclude"), py::arg("n_threads"),
+        "topk_int8_packed on float32 queries, quantized inside exactly like quantize_int8.");
   m.def("topk_bf16_packed", &topk_bf16_packed_binding, py::arg("queries").noconvert(), py::arg("items"), py::arg("k"),
         py::arg("item_bias").noconvert(), py::arg("exclude"), py::arg("n_threads"),
         "topk_bf16 on packed items; item_bias (when given) replaces the packed bias.");

@@ -3,6 +3,7 @@
 #include "turborec/lowp.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -133,10 +134,29 @@ int64_t chunk_for(int64_t n, int mr, int n_threads) {
 
 // The threaded loop shared by both types: per chunk of queries, padded query rows, heaps, one kernel
 // call, then the heaps sorted.
+// numpy's quantize_int8 (turborec/quantized.py), row by row, in the same float32 operations:
+// scale = max|x| / 127, q = clip(rint(x / scale), -127, 127), a zero scale gives zeros.
+void quantize_row_int8(const float* x, int d, int8_t* q, float* scale) {
+  float amax = 0.0f;
+  for (int t = 0; t < d; ++t) amax = std::max(amax, std::fabs(x[t]));
+  const float s = amax / 127.0f;
+  *scale = s;
+  if (!(s > 0.0f)) {
+    std::memset(q, 0, static_cast<size_t>(d));
+    return;
+  }
+  for (int t = 0; t < d; ++t) {
+    const float v = std::nearbyint(x[t] / s);  // round half to even, like np.rint
+    q[t] = static_cast<int8_t>(v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v));
+  }
+}
+
+// fqueries (int8 only): float32 query rows, quantized per chunk into the padded rows (no (n, d)
+// int8 copy, done on every thread); then query_scale is ignored.
 template <class Ptr, class Elem>
 void lowp_run(bool (*kernel)(const LowpArgs&), int mr, const Elem* queries, const float* query_scale, int64_t n,
               int d, int step, LowpArgs base, const CsrView<Ptr>* exclude, int32_t* out_ids, float* out_scores,
-              int n_threads) {
+              int n_threads, const float* fqueries = nullptr) {
   const int64_t row_elems = int64_t(base.dsteps) * step;
   const int64_t row_bytes = row_elems * int64_t(sizeof(Elem));
   const int threads = resolve_threads(n_threads);
@@ -151,7 +171,13 @@ void lowp_run(bool (*kernel)(const LowpArgs&), int mr, const Elem* queries, cons
     rb.assign(static_cast<size_t>(nq * row_bytes), 0);
     sb.resize(static_cast<size_t>((nq + mr - 1) / mr * mr * row_bytes + 64));
     Elem* rows = reinterpret_cast<Elem*>(rb.data());
-    for (int64_t q = 0; q < nq; ++q) std::memcpy(rows + q * row_elems, queries + (b + q) * d, sizeof(Elem) * d);
+    float chunk_scale[kLowpMaxQueries];
+    if (fqueries) {
+      for (int64_t q = 0; q < nq; ++q)
+        quantize_row_int8(fqueries + (b + q) * d, d, reinterpret_cast<int8_t*>(rows + q * row_elems), chunk_scale + q);
+    } else {
+      for (int64_t q = 0; q < nq; ++q) std::memcpy(rows + q * row_elems, queries + (b + q) * d, sizeof(Elem) * d);
+    }
     const int32_t* excl[kLowpMaxQueries];
     int64_t excl_len[kLowpMaxQueries];
     for (int64_t q = 0; q < nq; ++q) {
@@ -161,7 +187,7 @@ void lowp_run(bool (*kernel)(const LowpArgs&), int mr, const Elem* queries, cons
     }
     LowpArgs a = base;
     a.queries = rows;
-    a.query_scale = query_scale ? query_scale + b : nullptr;
+    a.query_scale = fqueries ? chunk_scale : (query_scale ? query_scale + b : nullptr);
     a.nq = nq;
     a.excl = excl;
     a.excl_len = excl_len;
@@ -248,6 +274,26 @@ void topk_int8_packed(const int8_t* queries, const float* query_scale, int64_t n
   base.dsteps = items.dsteps();
   base.k = k;
   lowp_run(K.topk_int8, K.mr, queries, query_scale, n, items.dim(), 4, base, exclude, out_ids, out_scores, n_threads);
+}
+
+template <class Ptr>
+void topk_int8_packed_f32(const float* queries, int64_t n, const LowpItems& items, const float* call_bias,
+                          const CsrView<Ptr>* exclude, int k, int32_t* out_ids, float* out_scores, int n_threads) {
+  if (items.type() != LowpType::int8) throw std::invalid_argument("items: packed bf16 items given to the int8 kernel");
+  check_common(items.n_items(), items.dim(), k);
+  if (exclude) require_canonical(*exclude, "exclude", n_threads);
+  const LowpKernels& K = kernels_for_type(LowpType::int8);
+  std::unique_ptr<CallBias> cb(call_bias ? new CallBias(items, call_bias) : nullptr);
+  LowpArgs base{};
+  base.packed = items.panels();
+  base.item_sum = items.sums();
+  base.item_scale = items.scales();
+  base.bias = cb ? cb->bias.data() : items.bias();
+  base.m = items.n_items();
+  base.dsteps = items.dsteps();
+  base.k = k;
+  lowp_run(K.topk_int8, K.mr, static_cast<const int8_t*>(nullptr), static_cast<const float*>(nullptr), n, items.dim(),
+           4, base, exclude, out_ids, out_scores, n_threads, queries);
 }
 
 template <class Ptr>
@@ -339,6 +385,10 @@ template void topk_int8_packed(const int8_t*, const float*, int64_t, const LowpI
                                const CsrView<int32_t>*, int, int32_t*, float*, int);
 template void topk_int8_packed(const int8_t*, const float*, int64_t, const LowpItems&, const float*,
                                const CsrView<int64_t>*, int, int32_t*, float*, int);
+template void topk_int8_packed_f32(const float*, int64_t, const LowpItems&, const float*, const CsrView<int32_t>*,
+                                   int, int32_t*, float*, int);
+template void topk_int8_packed_f32(const float*, int64_t, const LowpItems&, const float*, const CsrView<int64_t>*,
+                                   int, int32_t*, float*, int);
 template void topk_bf16_packed(const uint16_t*, int64_t, const LowpItems&, const float*, const CsrView<int32_t>*,
                                int, int32_t*, float*, int);
 template void topk_bf16_packed(const uint16_t*, int64_t, const LowpItems&, const float*, const CsrView<int64_t>*,

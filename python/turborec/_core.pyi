@@ -226,6 +226,10 @@ def topk_int8(queries: numpy.typing.NDArray[numpy.int8], query_scale: numpy.typi
     """
     Top-k of int8 queries x int8 items with integer accumulation; returns (ids int32, scores float32).
     """
+def topk_int8_float_queries(queries: numpy.typing.NDArray[numpy.float32], items: LowpItems, k: typing.SupportsInt | typing.SupportsIndex, item_bias: numpy.typing.NDArray[numpy.float32] | None, exclude: tuple | None, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
+    """
+    topk_int8_packed on float32 queries, quantized inside exactly like quantize_int8.
+    """
 def topk_int8_packed(queries: numpy.typing.NDArray[numpy.int8], query_scale: numpy.typing.NDArray[numpy.float32], items: LowpItems, k: typing.SupportsInt | typing.SupportsIndex, item_bias: numpy.typing.NDArray[numpy.float32] | None, exclude: tuple | None, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
     """
     topk_int8 on packed items; item_bias (when given) replaces the packed bias.

@@ -279,3 +279,10 @@ def topk_bf16_packed(queries: np.ndarray, *, items: LowpItems, k: int, item_bias
 def lowp_peak_gops(*, what: str, seconds: float, n_threads: int) -> float:
     """Measured peak GOP/s of the instruction behind 'int8', 'bf16' or 'fp32' retrieval (0: not here)."""
     return _core.lowp_peak_gops(what, seconds, n_threads)
+
+
+def topk_int8_float_queries(queries: np.ndarray, *, items: LowpItems, k: int, item_bias: np.ndarray | None,
+                            exclude: sp.csr_matrix | tuple | None, n_threads: int):
+    """topk_int8_packed on float32 queries, quantized inside the kernel call (as quantize_int8 does)."""
+    return _core.topk_int8_float_queries(queries, items, k, item_bias, csr_wire(exclude, values=(False,))[0],
+                                         n_threads)

@@ -8,7 +8,7 @@ from . import _kernels
 from ._threads import effective_threads
 from ._validation import as_csr, as_float32_array, check_k
 from .topk import topk_dot
-from .quantized import QuantizedFactors, _as_finite_float_matrix, quantize_bf16, quantize_int8
+from .quantized import QuantizedFactors, _as_finite_float_matrix, quantize_bf16
 
 
 def default_candidates(k: int) -> int:
@@ -123,10 +123,9 @@ def _lowp_topk(queries, items, k, item_bias, exclude, n_threads, packed=None):
     """packed: LowpItems of items (with their bias, then item_bias is None); default: items' cached pack."""
     if packed is None:
         packed = items._packed_items(n_threads)
-    if items.dtype == "int8":
-        q, qs = quantize_int8(queries)
-        return _kernels.topk_int8_packed(q, query_scale=qs, items=packed, k=k, item_bias=item_bias, exclude=exclude,
-                                         n_threads=n_threads)
+    if items.dtype == "int8":  # queries are quantized inside, per chunk on every thread (as quantize_int8 does)
+        return _kernels.topk_int8_float_queries(queries, items=packed, k=k, item_bias=item_bias, exclude=exclude,
+                                                n_threads=n_threads)
     if items.dtype == "bf16":
         return _kernels.topk_bf16_packed(quantize_bf16(queries, "queries"), items=packed, k=k, item_bias=item_bias,
                                          exclude=exclude, n_threads=n_threads)

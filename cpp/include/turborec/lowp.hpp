@@ -121,6 +121,10 @@ template <class Ptr>
 void topk_int8_packed(const int8_t* queries, const float* query_scale, int64_t n, const LowpItems& items,
                       const float* call_bias, const CsrView<Ptr>* exclude, int k, int32_t* out_ids,
                       float* out_scores, int n_threads);
+// The same on float32 queries, quantized inside (per row, exactly as turborec.quantized.quantize_int8).
+template <class Ptr>
+void topk_int8_packed_f32(const float* queries, int64_t n, const LowpItems& items, const float* call_bias,
+                          const CsrView<Ptr>* exclude, int k, int32_t* out_ids, float* out_scores, int n_threads);
 template <class Ptr>
 void topk_bf16_packed(const uint16_t* queries, int64_t n, const LowpItems& items, const float* call_bias,
                       const CsrView<Ptr>* exclude, int k, int32_t* out_ids, float* out_scores, int n_threads);
