@@ -11,9 +11,9 @@ Rate: effective GOP/s = 2 * users * items * d / seconds for everyone (whatever t
 recall@10: fraction of the exact float32 top-10 (turborec.topk_dot) returned. item MB: what the
 contender keeps for the items (a re-rank also keeps the float32 factors). "x topk_dot": speed-up
 over the float32 row of the same run, in wall time and in process CPU time ("cpu s", all threads:
-on a shared machine the CPU-time ratio is the one that other sessions' load does not distort). "% peak": the row's rate against the machine's peak for its
+on a shared machine the CPU-time ratio is the one that other sessions' load does not distort). "% peak": the row's operations per CPU second against one core's peak for its
 instruction (vpdpbusd for int8, vdpbf16ps for bf16, vfmadd231ps for float32), probed in the same
-run with all threads (register-only loops; other sessions' load lowers both alike).
+run in register-only loops timed in thread CPU time (so other sessions' load lowers neither).
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/lowp_retrieval.py [--quick] [--items N]
         [--slow-users N]   # numpy and the peers on N users only, their time scaled to all users
@@ -139,8 +139,8 @@ def run(quick: bool = False, threads: int = 0, repeats: int = 3, n_items: int = 
         def rate_vs(row, base, instr):
             row.quality["x topk_dot"] = round(base.seconds / row.seconds, 2)
             row.quality["x topk_dot (cpu)"] = round(base.quality["cpu s"] / row.quality["cpu s"], 2)
-            if peak[instr]:
-                row.quality["% peak"] = round(100 * row.rate / peak[instr], 1)
+            if peak[instr]:  # per core: the row's operations per CPU second against one core's peak
+                row.quality["% peak"] = round(100 * (work / row.quality["cpu s"] / 1e9) / (peak[instr] / threads), 1)
 
         exact = measure("turborec.topk_dot float32",
                         lambda: turborec.topk_dot(q, items, k, exclude=seen, n_threads=threads)[0], f32_mb)

@@ -644,3 +644,17 @@ def test_queries_quantized_inside_the_kernel_match_quantize_int8(rng):
                 ids, scores = turborec.topk_quantized(queries, items, d, n_threads=threads)
                 np.testing.assert_array_equal(ids, exp_ids, err_msg=level)
                 np.testing.assert_array_equal(scores, exp_scores, err_msg=level)
+
+
+def test_peak_probes():
+    for what, dtype in (("int8", "int8"), ("bf16", "bf16"), ("fp32", None)):
+        gops = _kernels.lowp_peak_gops(what=what, seconds=0.02, n_threads=1)
+        if dtype is None:
+            assert (gops > 0) == (turborec.get_simd_level() == "avx512")
+        else:
+            assert (gops > 0) == (turborec.get_lowp_level(dtype) == "avx512")
+        with turborec.lowp_level("scalar"):
+            if dtype is not None:
+                assert _kernels.lowp_peak_gops(what=what, seconds=0.02, n_threads=1) == 0.0
+    with pytest.raises(ValueError, match="int8"):
+        _kernels.lowp_peak_gops(what="int4", seconds=0.02, n_threads=1)

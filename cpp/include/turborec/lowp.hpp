@@ -147,8 +147,8 @@ void topk_bf16(const uint16_t* queries, int64_t n, const uint16_t* items, int64_
 void rerank_exact(const float* queries, int64_t n, const float* items, int64_t m, int d, const float* item_bias,
                   const int32_t* candidates, int kc, int k, int32_t* out_ids, float* out_scores, int n_threads);
 
-// The machine's measured peak for one instruction, in GOP/s over n_threads threads, from a tight
-// register-only loop of `what`: "int8" (vpdpbusd), "bf16" (vdpbf16ps) or "fp32" (vfmadd231ps, the
+// The machine's measured peak for one instruction, in GOP/s over n_threads threads (each thread's
+// operations over its own CPU time, summed), from a tight register-only loop of `what`: "int8" (vpdpbusd), "bf16" (vdpbf16ps) or "fp32" (vfmadd231ps, the
 // float32 kernels' instruction). 0 when the level lacks it. For benchmarks: the fraction of peak a
 // kernel reaches, measured in the same run.
 double lowp_peak_gops(const char* what, double seconds, int n_threads);
