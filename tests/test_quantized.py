@@ -546,3 +546,115 @@ def test_compressed_file_with_a_wrong_setting_or_shape_is_rejected(fitted_mf, tm
     codes = loaded._live.compressed.codes
     loaded.partial_fit_users([0], sp.csr_matrix(np.eye(1, model.n_items, 3, dtype=np.float32)))
     assert loaded._live.compressed.codes is codes
+
+
+# ---- packed items kept across calls (issue 16 follow-up) ------------------------------------------------
+
+def test_codes_are_packed_once_and_reused_at_every_level(rng):
+    n, m, d, k = 37, 1000, 24, 12
+    queries = rng.standard_normal((n, d)).astype(np.float32)
+    items = turborec.QuantizedFactors(rng.standard_normal((m, d)).astype(np.float32), "int8")
+    first = items._packed_items(1)
+    assert items._packed_items(2) is first and first.n_items == m and first.dim == d and not first.has_bias
+    for bias in (None, rng.standard_normal(m).astype(np.float32), rng.standard_normal(m).astype(np.float32)):
+        expected = topk_reference(int8_scores(queries, items, bias), k, None)
+        for level in INT8_LEVELS:  # a level change needs no repacking: the layout is shared
+            with turborec.lowp_level(level):
+                ids, scores = turborec.topk_quantized(queries, items, k, item_bias=bias)
+            np.testing.assert_array_equal(ids, expected[0], err_msg=level)
+            np.testing.assert_array_equal(scores, expected[1], err_msg=level)
+    assert items._packed_items(1) is first
+
+
+@pytest.mark.parametrize("dtype", ["int8", "bf16"])
+def test_call_bias_replaces_the_packed_bias(rng, dtype):
+    n, m, d, k = 20, 500, 6, 9
+    queries = rng.integers(-3, 4, (n, d)).astype(np.float32)  # small integers: bf16 sums are exact too
+    items = turborec.QuantizedFactors(rng.integers(-3, 4, (m, d)).astype(np.float32), dtype)
+    packed_bias, call_bias = (rng.integers(-5, 6, m).astype(np.float32) for _ in range(2))
+    if dtype == "int8":
+        packed = _kernels.pack_lowp_int8(items.data, item_scale=items.scale, item_bias=packed_bias, n_threads=1)
+        q, qs = quantize_int8(queries)
+        run = lambda b: _kernels.topk_int8_packed(q, query_scale=qs, items=packed, k=k, item_bias=b, exclude=None,
+                                                  n_threads=2)
+        score = lambda b: int8_scores(queries, items, b)
+    else:
+        packed = _kernels.pack_lowp_bf16(items.data, item_bias=packed_bias, n_threads=1)
+        qb = quantize_bf16(queries)
+        run = lambda b: _kernels.topk_bf16_packed(qb, items=packed, k=k, item_bias=b, exclude=None, n_threads=2)
+        score = lambda b: bf16_exact_scores(queries, items, b)
+    assert packed.has_bias and packed.dtype == dtype
+    for level in (INT8_LEVELS if dtype == "int8" else BF16_LEVELS):
+        with turborec.lowp_level(level):
+            for given, used in ((None, packed_bias), (call_bias, call_bias)):
+                ids, scores = run(given)
+                exp_ids, exp_scores = topk_reference(score(used).astype(np.float32), k, None)
+                np.testing.assert_array_equal(ids, exp_ids, err_msg=level)
+                np.testing.assert_array_equal(scores, exp_scores, err_msg=level)
+    wrong = _kernels.pack_lowp_bf16(quantize_bf16(np.ones((3, d), np.float32)), item_bias=None, n_threads=1)
+    with pytest.raises(ValueError, match="int8"):
+        _kernels.topk_int8_packed(*quantize_int8(queries)[:1], query_scale=quantize_int8(queries)[1], items=wrong,
+                                  k=2, item_bias=None, exclude=None, n_threads=1)
+
+
+@pytest.mark.parametrize("k", [1, 31, 32, 33, 70])  # both sides of the sorted-array / heap switch
+def test_selection_with_many_ties_around_the_sorted_heap_switch(rng, k):
+    n, m, d = 23, 3000, 3
+    queries = rng.integers(-2, 3, (n, d)).astype(np.float32)
+    items = turborec.QuantizedFactors(rng.integers(-2, 3, (m, d)).astype(np.float32), "int8")
+    exclude = random_exclude(rng, n, m, 0.05)
+    expected = topk_reference(int8_scores(queries, items), k, exclude)
+    for level in INT8_LEVELS:
+        with turborec.lowp_level(level):
+            ids, scores = turborec.topk_quantized(queries, items, k, exclude=exclude, n_threads=2)
+        np.testing.assert_array_equal(ids, expected[0], err_msg=level)
+        np.testing.assert_array_equal(scores, expected[1], err_msg=level)
+
+
+def test_packed_codes_pickle_without_their_cache(rng):
+    import pickle
+
+    items = turborec.QuantizedFactors(rng.standard_normal((50, 5)).astype(np.float32), "int8")
+    items._packed_items(1)
+    again = pickle.loads(pickle.dumps(items))
+    assert again._packed is None and again.dtype == "int8"
+    np.testing.assert_array_equal(again.data, items.data)
+    np.testing.assert_array_equal(again.scale, items.scale)
+    q = rng.standard_normal((4, 5)).astype(np.float32)
+    np.testing.assert_array_equal(turborec.topk_quantized(q, again, 3)[0], turborec.topk_quantized(q, items, 3)[0])
+
+
+def test_queries_quantized_inside_the_kernel_match_quantize_int8(rng):
+    """topk_quantized quantizes int8 queries in C++; against identity items every score shows one
+    quantized component, so all d scores must equal those of numpy's quantize_int8 bit for bit."""
+    d = 9
+    rows = [np.zeros(d), np.full(d, 1e-42), np.linspace(-3e38, 3e38, d), np.arange(d) - 4.0,
+            np.array([127, 0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 3.5, -127.0]),  # exact halves: ties to even
+            np.array([1e-38, -1e-39, 1e-45, 0, 0, 0, 0, 0, 2e-38])]
+    queries = np.vstack(rows + [rng.standard_normal(d) * 10.0 ** rng.integers(-30, 30) for _ in range(30)])
+    queries = queries.astype(np.float32)
+    items = turborec.QuantizedFactors(np.eye(d, dtype=np.float32), "int8")
+    q, qs = quantize_int8(queries)
+    packed = items._packed_items(1)
+    for level in INT8_LEVELS:
+        with turborec.lowp_level(level):
+            exp_ids, exp_scores = _kernels.topk_int8_packed(q, query_scale=qs, items=packed, k=d, item_bias=None,
+                                                            exclude=None, n_threads=1)
+            for threads in (1, 2):
+                ids, scores = turborec.topk_quantized(queries, items, d, n_threads=threads)
+                np.testing.assert_array_equal(ids, exp_ids, err_msg=level)
+                np.testing.assert_array_equal(scores, exp_scores, err_msg=level)
+
+
+def test_peak_probes():
+    for what, dtype in (("int8", "int8"), ("bf16", "bf16"), ("fp32", None)):
+        gops = _kernels.lowp_peak_gops(what=what, seconds=0.02, n_threads=1)
+        if dtype is None:
+            assert (gops > 0) == (turborec.get_simd_level() == "avx512")
+        else:
+            assert (gops > 0) == (turborec.get_lowp_level(dtype) == "avx512")
+        with turborec.lowp_level("scalar"):
+            if dtype is not None:
+                assert _kernels.lowp_peak_gops(what=what, seconds=0.02, n_threads=1) == 0.0
+    with pytest.raises(ValueError, match="int8"):
+        _kernels.lowp_peak_gops(what="int4", seconds=0.02, n_threads=1)

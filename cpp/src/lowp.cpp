@@ -3,8 +3,12 @@
 #include "turborec/lowp.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
+#include <chrono>
+#include <ctime>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -102,16 +106,6 @@ const LowpKernels& kernels_for_type(LowpType type) {
   return lowp_scalar::table;
 }
 
-// Items padded to whole groups of this many (every level's tile width divides it).
-constexpr int64_t kLowpPadItems = 192;
-
-template <class T>
-struct Buffer {  // uninitialised-free, 64-byte aligned storage
-  explicit Buffer(size_t n) : raw(n * sizeof(T) + 64, 0) {}
-  T* data() { return reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(raw.data()) + 63) & ~uintptr_t(63)); }
-  std::vector<uint8_t> raw;
-};
-
 // Packs `m` rows of `d` elements of `step` values each into panels [dsteps][16][step].
 template <class T>
 void pack_panels(const T* items, int64_t m, int d, int step, int64_t m_pad, T* out, int n_threads) {
@@ -141,10 +135,29 @@ int64_t chunk_for(int64_t n, int mr, int n_threads) {
 
 // The threaded loop shared by both types: per chunk of queries, padded query rows, heaps, one kernel
 // call, then the heaps sorted.
+// numpy's quantize_int8 (turborec/quantized.py), row by row, in the same float32 operations:
+// scale = max|x| / 127, q = clip(rint(x / scale), -127, 127), a zero scale gives zeros.
+void quantize_row_int8(const float* x, int d, int8_t* q, float* scale) {
+  float amax = 0.0f;
+  for (int t = 0; t < d; ++t) amax = std::max(amax, std::fabs(x[t]));
+  const float s = amax / 127.0f;
+  *scale = s;
+  if (!(s > 0.0f)) {
+    std::memset(q, 0, static_cast<size_t>(d));
+    return;
+  }
+  for (int t = 0; t < d; ++t) {
+    const float v = std::nearbyint(x[t] / s);  // round half to even, like np.rint
+    q[t] = static_cast<int8_t>(v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v));
+  }
+}
+
+// fqueries (int8 only): float32 query rows, quantized per chunk into the padded rows (no (n, d)
+// int8 copy, done on every thread); then query_scale is ignored.
 template <class Ptr, class Elem>
 void lowp_run(bool (*kernel)(const LowpArgs&), int mr, const Elem* queries, const float* query_scale, int64_t n,
               int d, int step, LowpArgs base, const CsrView<Ptr>* exclude, int32_t* out_ids, float* out_scores,
-              int n_threads) {
+              int n_threads, const float* fqueries = nullptr) {
   const int64_t row_elems = int64_t(base.dsteps) * step;
   const int64_t row_bytes = row_elems * int64_t(sizeof(Elem));
   const int threads = resolve_threads(n_threads);
@@ -159,7 +172,13 @@ void lowp_run(bool (*kernel)(const LowpArgs&), int mr, const Elem* queries, cons
     rb.assign(static_cast<size_t>(nq * row_bytes), 0);
     sb.resize(static_cast<size_t>((nq + mr - 1) / mr * mr * row_bytes + 64));
     Elem* rows = reinterpret_cast<Elem*>(rb.data());
-    for (int64_t q = 0; q < nq; ++q) std::memcpy(rows + q * row_elems, queries + (b + q) * d, sizeof(Elem) * d);
+    float chunk_scale[kLowpMaxQueries];
+    if (fqueries) {
+      for (int64_t q = 0; q < nq; ++q)
+        quantize_row_int8(fqueries + (b + q) * d, d, reinterpret_cast<int8_t*>(rows + q * row_elems), chunk_scale + q);
+    } else {
+      for (int64_t q = 0; q < nq; ++q) std::memcpy(rows + q * row_elems, queries + (b + q) * d, sizeof(Elem) * d);
+    }
     const int32_t* excl[kLowpMaxQueries];
     int64_t excl_len[kLowpMaxQueries];
     for (int64_t q = 0; q < nq; ++q) {
@@ -169,7 +188,7 @@ void lowp_run(bool (*kernel)(const LowpArgs&), int mr, const Elem* queries, cons
     }
     LowpArgs a = base;
     a.queries = rows;
-    a.query_scale = query_scale ? query_scale + b : nullptr;
+    a.query_scale = fqueries ? chunk_scale : (query_scale ? query_scale + b : nullptr);
     a.nq = nq;
     a.excl = excl;
     a.excl_len = excl_len;
@@ -192,38 +211,119 @@ void check_common(int64_t m, int d, int k) {
   if (m >= INT32_MAX - kLowpPadItems) throw std::invalid_argument("items: too many rows");
 }
 
+// The padded bias of a call (a memcpy-sized pass, no repacking).
+struct CallBias {
+  std::vector<float> bias;
+  CallBias(const LowpItems& it, const float* b) : bias(static_cast<size_t>(it.padded_items()), 0.0f) {
+    std::memcpy(bias.data(), b, sizeof(float) * static_cast<size_t>(it.n_items()));
+  }
+};
+
 }  // namespace
 
+size_t LowpItems::nbytes() const {
+  return raw_.size() + sizeof(int32_t) * sums_.size() + sizeof(float) * (scales_.size() + bias_.size());
+}
+
+void LowpItems::init(LowpType type, int64_t m, int d, int step, size_t elem, const float* bias) {
+  check_common(m, d, 1);
+  type_ = type;
+  m_ = m;
+  d_ = d;
+  dsteps_ = (d + step - 1) / step;
+  m_pad_ = (m + kLowpPadItems - 1) / kLowpPadItems * kLowpPadItems;
+  has_bias_ = bias != nullptr;
+  raw_.assign(static_cast<size_t>(m_pad_) * dsteps_ * step * elem + 64, 0);
+  panels_ = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(raw_.data()) + 63) & ~uintptr_t(63));
+  bias_.assign(static_cast<size_t>(m_pad_), 0.0f);
+  if (bias) std::memcpy(bias_.data(), bias, sizeof(float) * static_cast<size_t>(m));
+}
+
+LowpItems::LowpItems(const int8_t* items, const float* scale, int64_t m, int d, const float* bias, int n_threads) {
+  init(LowpType::int8, m, d, 4, 1, bias);
+  pack_panels(items, m, d, 4, m_pad_, static_cast<int8_t*>(panels_), n_threads);
+  sums_.assign(static_cast<size_t>(m_pad_), 0);
+  scales_.assign(static_cast<size_t>(m_pad_), 0.0f);
+  for (int64_t j = 0; j < m; ++j) {
+    int32_t s = 0;
+    for (int t = 0; t < d; ++t) s += items[j * d + t];
+    sums_[j] = s;
+    scales_[j] = scale[j];
+  }
+}
+
+LowpItems::LowpItems(const uint16_t* items, int64_t m, int d, const float* bias, int n_threads) {
+  init(LowpType::bf16, m, d, 2, 2, bias);
+  pack_panels(items, m, d, 2, m_pad_, static_cast<uint16_t*>(panels_), n_threads);
+}
+
+template <class Ptr>
+void topk_int8_packed(const int8_t* queries, const float* query_scale, int64_t n, const LowpItems& items,
+                      const float* call_bias, const CsrView<Ptr>* exclude, int k, int32_t* out_ids,
+                      float* out_scores, int n_threads) {
+  if (items.type() != LowpType::int8) throw std::invalid_argument("items: packed bf16 items given to the int8 kernel");
+  check_common(items.n_items(), items.dim(), k);
+  if (exclude) require_canonical(*exclude, "exclude", n_threads);
+  const LowpKernels& K = kernels_for_type(LowpType::int8);
+  std::unique_ptr<CallBias> cb(call_bias ? new CallBias(items, call_bias) : nullptr);
+  LowpArgs base{};
+  base.packed = items.panels();
+  base.item_sum = items.sums();
+  base.item_scale = items.scales();
+  base.bias = cb ? cb->bias.data() : items.bias();
+  base.m = items.n_items();
+  base.dsteps = items.dsteps();
+  base.k = k;
+  lowp_run(K.topk_int8, K.mr, queries, query_scale, n, items.dim(), 4, base, exclude, out_ids, out_scores, n_threads);
+}
+
+template <class Ptr>
+void topk_int8_packed_f32(const float* queries, int64_t n, const LowpItems& items, const float* call_bias,
+                          const CsrView<Ptr>* exclude, int k, int32_t* out_ids, float* out_scores, int n_threads) {
+  if (items.type() != LowpType::int8) throw std::invalid_argument("items: packed bf16 items given to the int8 kernel");
+  check_common(items.n_items(), items.dim(), k);
+  if (exclude) require_canonical(*exclude, "exclude", n_threads);
+  const LowpKernels& K = kernels_for_type(LowpType::int8);
+  std::unique_ptr<CallBias> cb(call_bias ? new CallBias(items, call_bias) : nullptr);
+  LowpArgs base{};
+  base.packed = items.panels();
+  base.item_sum = items.sums();
+  base.item_scale = items.scales();
+  base.bias = cb ? cb->bias.data() : items.bias();
+  base.m = items.n_items();
+  base.dsteps = items.dsteps();
+  base.k = k;
+  lowp_run(K.topk_int8, K.mr, static_cast<const int8_t*>(nullptr), static_cast<const float*>(nullptr), n, items.dim(),
+           4, base, exclude, out_ids, out_scores, n_threads, queries);
+}
+
+template <class Ptr>
+void topk_bf16_packed(const uint16_t* queries, int64_t n, const LowpItems& items, const float* call_bias,
+                      const CsrView<Ptr>* exclude, int k, int32_t* out_ids, float* out_scores, int n_threads) {
+  if (items.type() != LowpType::bf16) throw std::invalid_argument("items: packed int8 items given to the bf16 kernel");
+  check_common(items.n_items(), items.dim(), k);
+  if (exclude) require_canonical(*exclude, "exclude", n_threads);
+  const LowpKernels& K = kernels_for_type(LowpType::bf16);
+  std::unique_ptr<CallBias> cb(call_bias ? new CallBias(items, call_bias) : nullptr);
+  LowpArgs base{};
+  base.packed = items.panels();
+  base.bias = cb ? cb->bias.data() : items.bias();
+  base.m = items.n_items();
+  base.dsteps = items.dsteps();
+  base.k = k;
+  lowp_run(K.topk_bf16, K.mr, queries, static_cast<const float*>(nullptr), n, items.dim(), 2, base, exclude, out_ids,
+           out_scores, n_threads);
+}
+
+// One-off calls on raw arrays: pack, then the packed path (callers with many calls keep a LowpItems).
 template <class Ptr>
 void topk_int8(const int8_t* queries, const float* query_scale, int64_t n, const int8_t* items,
                const float* item_scale, int64_t m, int d, const float* item_bias, const CsrView<Ptr>* exclude,
                int k, int32_t* out_ids, float* out_scores, int n_threads) {
   check_common(m, d, k);
-  if (exclude) require_canonical(*exclude, "exclude", n_threads);
-  const LowpKernels& K = kernels_for_type(LowpType::int8);
-  const int dsteps = (d + 3) / 4;
-  const int64_t m_pad = (m + kLowpPadItems - 1) / kLowpPadItems * kLowpPadItems;
-  Buffer<int8_t> packed(static_cast<size_t>(m_pad * dsteps * 4));
-  Buffer<int32_t> sums(static_cast<size_t>(m_pad));
-  Buffer<float> scales(static_cast<size_t>(m_pad)), bias(static_cast<size_t>(m_pad));
-  pack_panels(items, m, d, 4, m_pad, packed.data(), n_threads);
-  for (int64_t j = 0; j < m_pad; ++j) {
-    int32_t s = 0;
-    if (j < m)
-      for (int t = 0; t < d; ++t) s += items[j * d + t];
-    sums.data()[j] = s;
-    scales.data()[j] = j < m ? item_scale[j] : 0.0f;
-    bias.data()[j] = (j < m && item_bias) ? item_bias[j] : 0.0f;
-  }
-  LowpArgs base{};
-  base.packed = packed.data();
-  base.item_sum = sums.data();
-  base.item_scale = scales.data();
-  base.bias = bias.data();
-  base.m = m;
-  base.dsteps = dsteps;
-  base.k = k;
-  lowp_run(K.topk_int8, K.mr, queries, query_scale, n, d, 4, base, exclude, out_ids, out_scores, n_threads);
+  const LowpItems packed(items, item_scale, m, d, item_bias, n_threads);
+  topk_int8_packed(queries, query_scale, n, packed, static_cast<const float*>(nullptr), exclude, k, out_ids,
+                   out_scores, n_threads);
 }
 
 template <class Ptr>
@@ -231,22 +331,8 @@ void topk_bf16(const uint16_t* queries, int64_t n, const uint16_t* items, int64_
                const float* item_bias, const CsrView<Ptr>* exclude, int k, int32_t* out_ids, float* out_scores,
                int n_threads) {
   check_common(m, d, k);
-  if (exclude) require_canonical(*exclude, "exclude", n_threads);
-  const LowpKernels& K = kernels_for_type(LowpType::bf16);
-  const int dsteps = (d + 1) / 2;
-  const int64_t m_pad = (m + kLowpPadItems - 1) / kLowpPadItems * kLowpPadItems;
-  Buffer<uint16_t> packed(static_cast<size_t>(m_pad * dsteps * 2));
-  Buffer<float> bias(static_cast<size_t>(m_pad));
-  pack_panels(items, m, d, 2, m_pad, packed.data(), n_threads);
-  for (int64_t j = 0; j < m_pad; ++j) bias.data()[j] = (j < m && item_bias) ? item_bias[j] : 0.0f;
-  LowpArgs base{};
-  base.packed = packed.data();
-  base.bias = bias.data();
-  base.m = m;
-  base.dsteps = dsteps;
-  base.k = k;
-  lowp_run(K.topk_bf16, K.mr, queries, static_cast<const float*>(nullptr), n, d, 2, base, exclude, out_ids,
-           out_scores, n_threads);
+  const LowpItems packed(items, m, d, item_bias, n_threads);
+  topk_bf16_packed(queries, n, packed, static_cast<const float*>(nullptr), exclude, k, out_ids, out_scores, n_threads);
 }
 
 void rerank_exact(const float* queries, int64_t n, const float* items, int64_t m, int d, const float* item_bias,
@@ -292,5 +378,75 @@ template void topk_bf16(const uint16_t*, int64_t, const uint16_t*, int64_t, int,
                         const CsrView<int32_t>*, int, int32_t*, float*, int);
 template void topk_bf16(const uint16_t*, int64_t, const uint16_t*, int64_t, int, const float*,
                         const CsrView<int64_t>*, int, int32_t*, float*, int);
+
+}  // namespace turborec
+
+namespace turborec {
+template void topk_int8_packed(const int8_t*, const float*, int64_t, const LowpItems&, const float*,
+                               const CsrView<int32_t>*, int, int32_t*, float*, int);
+template void topk_int8_packed(const int8_t*, const float*, int64_t, const LowpItems&, const float*,
+                               const CsrView<int64_t>*, int, int32_t*, float*, int);
+template void topk_int8_packed_f32(const float*, int64_t, const LowpItems&, const float*, const CsrView<int32_t>*,
+                                   int, int32_t*, float*, int);
+template void topk_int8_packed_f32(const float*, int64_t, const LowpItems&, const float*, const CsrView<int64_t>*,
+                                   int, int32_t*, float*, int);
+template void topk_bf16_packed(const uint16_t*, int64_t, const LowpItems&, const float*, const CsrView<int32_t>*,
+                               int, int32_t*, float*, int);
+template void topk_bf16_packed(const uint16_t*, int64_t, const LowpItems&, const float*, const CsrView<int64_t>*,
+                               int, int32_t*, float*, int);
+}  // namespace turborec
+
+namespace turborec {
+
+namespace {
+double thread_cpu_seconds() {
+#if defined(CLOCK_THREAD_CPUTIME_ID)
+  timespec t;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
+#else
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+#endif
+}
+}  // namespace
+
+double lowp_peak_gops(const char* what, double seconds, int n_threads) {
+  const std::string w(what);
+  if (w != "int8" && w != "bf16" && w != "fp32")
+    throw std::invalid_argument("peak: expected 'int8', 'bf16' or 'fp32', got '" + w + "'");
+  double (*loop)(int64_t) = nullptr;
+#if TURBOREC_HAVE_AVX512
+  if (w == "int8" && active_lowp_level(LowpType::int8) == LowpLevel::avx512) loop = lowp_vnni::table.peak_loop;
+  if (w == "bf16" && active_lowp_level(LowpType::bf16) == LowpLevel::avx512) loop = lowp_bf16::table.peak_loop;
+  if (w == "fp32" && active_simd_level() == SimdLevel::avx512) loop = lowp_vnni::fma_peak_loop;
+#endif
+  if (!loop) return 0.0;
+  const int threads = resolve_threads(n_threads);
+  using clock = std::chrono::steady_clock;
+  int64_t iters = 1 << 16;
+  for (;;) {  // grow the probe until one run lasts long enough to time
+    const auto t0 = clock::now();
+    loop(iters);
+    const double dt = std::chrono::duration<double>(clock::now() - t0).count();
+    if (dt > seconds / 20 || iters > (int64_t(1) << 40)) {
+      iters = std::max<int64_t>(1, static_cast<int64_t>(double(iters) * seconds / std::max(dt, 1e-9)));
+      break;
+    }
+    iters *= 4;
+  }
+  // Each thread's rate over its own CPU time, summed: the hardware's peak on `threads` cores, which
+  // time slices lost to other processes on a shared machine do not lower.
+  std::vector<double> rate(static_cast<size_t>(threads), 0.0);
+  parallel_chunks(threads, 1, n_threads, [&](int tid, int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const double c0 = thread_cpu_seconds();
+      const double ops = loop(iters);
+      rate[static_cast<size_t>(tid)] += ops / std::max(thread_cpu_seconds() - c0, 1e-9);
+    }
+  });
+  double total = 0;
+  for (double r : rate) total += r;
+  return total / 1e9;
+}
 
 }  // namespace turborec

@@ -83,6 +83,25 @@ class FeatureCsr:
     """
     def __init__(self, wire: tuple) -> None:
         ...
+class LowpItems:
+    """
+    int8 or bf16 items packed once into the kernels' panels (with sums, scales, bounds).
+    """
+    @property
+    def dim(self) -> int:
+        ...
+    @property
+    def dtype(self) -> str:
+        ...
+    @property
+    def has_bias(self) -> bool:
+        ...
+    @property
+    def n_items(self) -> int:
+        ...
+    @property
+    def nbytes(self) -> int:
+        ...
 def als_baselines(ratings: tuple, reg_user: typing.SupportsFloat | typing.SupportsIndex, reg_item: typing.SupportsFloat | typing.SupportsIndex, epochs: typing.SupportsInt | typing.SupportsIndex) -> tuple:
     """
     Baselines (mu, b_user, b_item) by alternating least squares.
@@ -131,6 +150,10 @@ def lowp_cap() -> str:
     """
     The low-precision level cap in force.
     """
+def lowp_peak_gops(what: str, seconds: typing.SupportsFloat | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex) -> float:
+    """
+    Measured peak GOP/s of vpdpbusd ('int8'), vdpbf16ps ('bf16') or vfmadd231ps ('fp32'); 0 if not run here.
+    """
 def lowp_supported(dtype: str) -> str:
     """
     Highest low-precision level this CPU and build run for 'int8' or 'bf16'.
@@ -138,6 +161,14 @@ def lowp_supported(dtype: str) -> str:
 def mf_predict(state: SgdStateArrays, factors: typing.SupportsInt | typing.SupportsIndex, mu: typing.SupportsFloat | typing.SupportsIndex, users: numpy.typing.NDArray[numpy.int32], items: numpy.typing.NDArray[numpy.int32], biased: bool, n_threads: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.float32]:
     """
     mu + b_u + b_i + <p_u, q_i> per pair.
+    """
+def pack_lowp_bf16(items: numpy.typing.NDArray[numpy.uint16], item_bias: numpy.typing.NDArray[numpy.float32] | None, n_threads: typing.SupportsInt | typing.SupportsIndex) -> LowpItems:
+    """
+    Pack bf16 items (uint16 bit patterns, optional bias) once.
+    """
+def pack_lowp_int8(items: numpy.typing.NDArray[numpy.int8], item_scale: numpy.typing.NDArray[numpy.float32], item_bias: numpy.typing.NDArray[numpy.float32] | None, n_threads: typing.SupportsInt | typing.SupportsIndex) -> LowpItems:
+    """
+    Pack int8 items (+ scales, optional bias) once.
     """
 def padded_to_csr(ids: numpy.typing.NDArray[numpy.int32], scores: numpy.typing.NDArray[numpy.float32], n_cols: typing.SupportsInt | typing.SupportsIndex, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
     """
@@ -183,6 +214,10 @@ def topk_bf16(queries: numpy.typing.NDArray[numpy.uint16], items: numpy.typing.N
     """
     Top-k of bf16 queries x bf16 items (uint16 bit patterns), float32 accumulation.
     """
+def topk_bf16_packed(queries: numpy.typing.NDArray[numpy.uint16], items: LowpItems, k: typing.SupportsInt | typing.SupportsIndex, item_bias: numpy.typing.NDArray[numpy.float32] | None, exclude: tuple | None, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
+    """
+    topk_bf16 on packed items; item_bias (when given) replaces the packed bias.
+    """
 def topk_dot(queries: numpy.typing.NDArray[numpy.float32], items: PackedItems, k: typing.SupportsInt | typing.SupportsIndex, exclude: tuple | None, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
     """
     Top-k of queries @ items.T (+ item bias) without materialising the product.
@@ -190,6 +225,14 @@ def topk_dot(queries: numpy.typing.NDArray[numpy.float32], items: PackedItems, k
 def topk_int8(queries: numpy.typing.NDArray[numpy.int8], query_scale: numpy.typing.NDArray[numpy.float32], items: numpy.typing.NDArray[numpy.int8], item_scale: numpy.typing.NDArray[numpy.float32], k: typing.SupportsInt | typing.SupportsIndex, item_bias: numpy.typing.NDArray[numpy.float32] | None, exclude: tuple | None, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
     """
     Top-k of int8 queries x int8 items with integer accumulation; returns (ids int32, scores float32).
+    """
+def topk_int8_float_queries(queries: numpy.typing.NDArray[numpy.float32], items: LowpItems, k: typing.SupportsInt | typing.SupportsIndex, item_bias: numpy.typing.NDArray[numpy.float32] | None, exclude: tuple | None, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
+    """
+    topk_int8_packed on float32 queries, quantized inside exactly like quantize_int8.
+    """
+def topk_int8_packed(queries: numpy.typing.NDArray[numpy.int8], query_scale: numpy.typing.NDArray[numpy.float32], items: LowpItems, k: typing.SupportsInt | typing.SupportsIndex, item_bias: numpy.typing.NDArray[numpy.float32] | None, exclude: tuple | None, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
+    """
+    topk_int8 on packed items; item_bias (when given) replaces the packed bias.
     """
 def transpose(matrix: tuple, n_threads: typing.SupportsInt | typing.SupportsIndex) -> tuple:
     """

@@ -246,3 +246,44 @@ def lowp_cap() -> str:
 
 def set_lowp_cap(*, level: str) -> None:
     _core.set_lowp_cap(level)
+
+
+# ---- low-precision items packed once (issue 16: no per-call repacking) ---------------------------------
+
+LowpItems = _core.LowpItems
+
+
+def pack_lowp_int8(items: np.ndarray, *, item_scale: np.ndarray, item_bias: np.ndarray | None,
+                   n_threads: int) -> LowpItems:
+    """int8 (m, d) items + per-row scales (+ bias) packed into the kernels' panels, once."""
+    return _core.pack_lowp_int8(items, item_scale, item_bias, n_threads)
+
+
+def pack_lowp_bf16(items: np.ndarray, *, item_bias: np.ndarray | None, n_threads: int) -> LowpItems:
+    """bf16 (m, d) items (uint16 bit patterns, + bias) packed into the kernels' panels, once."""
+    return _core.pack_lowp_bf16(items, item_bias, n_threads)
+
+
+def topk_int8_packed(queries: np.ndarray, *, query_scale: np.ndarray, items: LowpItems, k: int,
+                     item_bias: np.ndarray | None, exclude: sp.csr_matrix | tuple | None, n_threads: int):
+    """topk_int8 on packed items; item_bias, when given, replaces the bias packed with them."""
+    return _core.topk_int8_packed(queries, query_scale, items, k, item_bias,
+                                  csr_wire(exclude, values=(False,))[0], n_threads)
+
+
+def topk_bf16_packed(queries: np.ndarray, *, items: LowpItems, k: int, item_bias: np.ndarray | None,
+                     exclude: sp.csr_matrix | tuple | None, n_threads: int):
+    """topk_bf16 on packed items; item_bias, when given, replaces the bias packed with them."""
+    return _core.topk_bf16_packed(queries, items, k, item_bias, csr_wire(exclude, values=(False,))[0], n_threads)
+
+
+def lowp_peak_gops(*, what: str, seconds: float, n_threads: int) -> float:
+    """Measured peak GOP/s of the instruction behind 'int8', 'bf16' or 'fp32' retrieval (0: not here)."""
+    return _core.lowp_peak_gops(what, seconds, n_threads)
+
+
+def topk_int8_float_queries(queries: np.ndarray, *, items: LowpItems, k: int, item_bias: np.ndarray | None,
+                            exclude: sp.csr_matrix | tuple | None, n_threads: int):
+    """topk_int8_packed on float32 queries, quantized inside the kernel call (as quantize_int8 does)."""
+    return _core.topk_int8_float_queries(queries, items, k, item_bias, csr_wire(exclude, values=(False,))[0],
+                                         n_threads)

@@ -102,7 +102,7 @@ class QuantizedFactors:
         Bytes held (data plus scales).
     """
 
-    __slots__ = ("dtype", "data", "scale")
+    __slots__ = ("dtype", "data", "scale", "_packed")
 
     def __init__(self, factors, dtype: str = "int8"):
         dtype = _check_dtype(dtype)
@@ -123,6 +123,25 @@ class QuantizedFactors:
         object.__setattr__(self, "dtype", dtype)
         object.__setattr__(self, "data", data)
         object.__setattr__(self, "scale", scale)
+        object.__setattr__(self, "_packed", None)
+
+    def _packed_items(self, n_threads: int):
+        """The int8 / bf16 codes packed into the retrieval kernels' panels, built on first use and kept
+        (the codes are immutable; the layout is the same at every SIMD level, so no repacking when the
+        level changes). Two threads racing here each build one; either result is the same."""
+        packed = self._packed
+        if packed is None:
+            from . import _kernels  # late: quantized is imported by the API layer before the kernels
+
+            data = self.data if self.data.shape[1] else np.zeros((self.data.shape[0], 1), self.data.dtype)
+            if self.dtype == "int8":
+                packed = _kernels.pack_lowp_int8(data, item_scale=self.scale, item_bias=None, n_threads=n_threads)
+            elif self.dtype == "bf16":
+                packed = _kernels.pack_lowp_bf16(data, item_bias=None, n_threads=n_threads)
+            else:
+                raise ValueError("fp16 is a storage format: it has no low-precision kernel to pack for")
+            object.__setattr__(self, "_packed", packed)
+        return packed
 
     @classmethod
     def from_parts(cls, dtype: str, data, scale=None) -> "QuantizedFactors":
@@ -157,6 +176,12 @@ class QuantizedFactors:
 
     def __setattr__(self, name, value):
         raise AttributeError("QuantizedFactors is immutable")
+
+    def __getstate__(self):  # the packed panels are a cache: rebuilt after unpickling, never stored
+        return {"dtype": self.dtype, "data": self.data, "scale": self.scale}
+
+    def __setstate__(self, state):
+        self._set(state["dtype"], np.array(state["data"]), None if state["scale"] is None else np.array(state["scale"]))
 
     @staticmethod
     def _decode(dtype, data, scale) -> np.ndarray:

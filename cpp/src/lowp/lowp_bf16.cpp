@@ -68,6 +68,24 @@ float dot_f32(const float* a, const float* b, int n) {
   return _mm512_reduce_add_ps(acc);
 }
 
+// 12 independent vdpbf16ps chains, registers only (32 bf16 products, 64 operations, each).
+double peak_loop(int64_t iters) {
+  __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0,
+         a10 = a0, a11 = a0;
+  const __m512i x = _mm512_set1_epi32(0x3c003c00), y = _mm512_set1_epi32(0x3c003c00);
+  for (int64_t i = 0; i < iters; ++i) {
+    dpbf16(a0, x, y); dpbf16(a1, x, y); dpbf16(a2, x, y); dpbf16(a3, x, y);
+    dpbf16(a4, x, y); dpbf16(a5, x, y); dpbf16(a6, x, y); dpbf16(a7, x, y);
+    dpbf16(a8, x, y); dpbf16(a9, x, y); dpbf16(a10, x, y); dpbf16(a11, x, y);
+  }
+  const __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
+                                 _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
+  const __m512 t = _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11));
+  volatile float sink = _mm512_reduce_add_ps(_mm512_add_ps(s, t));
+  (void)sink;
+  return double(iters) * 12 * 32 * 2;
+}
+
 #define TURBOREC_LOWP_BF16 1
 #include "lowp/lowp_body.inl"
 

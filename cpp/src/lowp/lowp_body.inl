@@ -12,7 +12,7 @@
 namespace {
 
 constexpr int kNR = kNRV * kLowpPanel;
-constexpr int64_t kLowpL2Bytes = 1 << 20;  // item block kept hot in L2 while all query tiles pass
+constexpr int64_t kLowpL2Bytes = 1 << 18;  // item block kept hot in L2 while all query tiles pass
 
 inline int64_t lowp_min(int64_t a, int64_t b) { return a < b ? a : b; }
 
@@ -22,6 +22,25 @@ inline void lowp_copy_queries(const LowpArgs& a, int64_t row_bytes, uint8_t xor_
   const uint8_t* q = static_cast<const uint8_t*>(a.queries);
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t b = 0; b < row_bytes; ++b) out[r * row_bytes + b] = (r < a.nq ? q[r * row_bytes + b] : 0) ^ xor_byte;
+}
+
+// For small k the heap is kept fully sorted, worst first (a sorted array is a valid min-heap, so
+// heap_init, the threshold read at [0] and heap_reorder are unchanged): a new candidate walks up
+// from the bottom with one predictable branch per step, where the heap's sift takes an unpredictable
+// branch per level. Measured on random data at k = 20 (10,000 x 50,000 x 64, one core), the
+// selection's cost fell from ~0.087 s to ~0.022 s. Larger k keeps the heap (k = 50: 0.40 s vs 0.46 s).
+constexpr int kLowpSortedMaxK = 32;
+
+inline void sorted_push(float* vals, int32_t* ids, int k, float s, int32_t i) {
+  if (!heap_beats(s, i, vals[0], ids[0])) return;
+  int p = 0;
+  while (p + 1 < k && heap_beats(s, i, vals[p + 1], ids[p + 1])) {
+    vals[p] = vals[p + 1];
+    ids[p] = ids[p + 1];
+    ++p;
+  }
+  vals[p] = s;
+  ids[p] = i;
 }
 
 // Offers the candidates of one tile (masks from the tile function) to the heaps of its rows. The ids
@@ -50,7 +69,10 @@ inline bool lowp_offer(const LowpArgs& a, const float* tile, const uint64_t* mas
       int64_t& cur = cursor[q];
       while (cur < a.excl_len[q] && ex[cur] < j) ++cur;
       if (cur < a.excl_len[q] && ex[cur] == j) continue;
-      heap_push(hv, hi, a.k, s, j);
+      if (a.k <= kLowpSortedMaxK)
+        sorted_push(hv, hi, a.k, s, j);
+      else
+        heap_push(hv, hi, a.k, s, j);
     }
   }
   return ok;
@@ -133,4 +155,5 @@ extern const LowpKernels table = {
     nullptr,
 #endif
     dot_f32,
+    peak_loop,
 };

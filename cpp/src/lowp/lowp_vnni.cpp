@@ -52,19 +52,25 @@ inline void int8_tile(const uint8_t* qtile, int dsteps, const float* qs, const i
       for (int v = 0; v < kNRV; ++v) dpbusd(acc[r][v], a, b[v]);
     }
   }
+  // Scores are stored only for the rows with a candidate: once the heaps are warm that is rare, and
+  // the offer step reads nothing else.
 #pragma GCC unroll 32
-  for (int r = 0; r < kMR; ++r) masks[r] = 0;
+  for (int r = 0; r < kMR; ++r) {
+    __m512 score[kNRV];
+    uint64_t m = 0;
+    const __m512 sq = _mm512_set1_ps(qs[r]);
+    const __m512 st = _mm512_set1_ps(thresh[r]);
 #pragma GCC unroll 4
-  for (int v = 0; v < kNRV; ++v) {
-    const __m512 isc = _mm512_loadu_ps(iscale + v * 16);
-    const __m512 bv = _mm512_loadu_ps(bias + v * 16);
-#pragma GCC unroll 32
-    for (int r = 0; r < kMR; ++r) {
+    for (int v = 0; v < kNRV; ++v) {
       const __m512 s = _mm512_cvtepi32_ps(acc[r][v]);
-      const __m512 scale = _mm512_mul_ps(_mm512_set1_ps(qs[r]), isc);
-      const __m512 score = _mm512_add_ps(_mm512_mul_ps(s, scale), bv);
-      _mm512_storeu_ps(tile + r * kNRV * 16 + v * 16, score);
-      masks[r] |= ge_mask(score, _mm512_set1_ps(thresh[r])) << (16 * v);
+      const __m512 scale = _mm512_mul_ps(sq, _mm512_loadu_ps(iscale + v * 16));
+      score[v] = _mm512_add_ps(_mm512_mul_ps(s, scale), _mm512_loadu_ps(bias + v * 16));
+      m |= ge_mask(score[v], st) << (16 * v);
+    }
+    masks[r] = m;
+    if (__builtin_expect(m != 0, 0)) {
+#pragma GCC unroll 4
+      for (int v = 0; v < kNRV; ++v) _mm512_storeu_ps(tile + r * kNRV * 16 + v * 16, score[v]);
     }
   }
 }
@@ -79,6 +85,43 @@ float dot_f32(const float* a, const float* b, int n) {
     acc = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc);
   }
   return _mm512_reduce_add_ps(acc);
+}
+
+// 12 independent vpdpbusd chains (more than latency x throughput), registers only.
+double peak_loop(int64_t iters) {
+  __m512i a0 = _mm512_set1_epi32(1), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0,
+          a10 = a0, a11 = a0;
+  const __m512i x = _mm512_set1_epi32(0x01010101), y = _mm512_set1_epi32(0x02020202);
+  for (int64_t i = 0; i < iters; ++i) {
+    dpbusd(a0, x, y); dpbusd(a1, x, y); dpbusd(a2, x, y); dpbusd(a3, x, y);
+    dpbusd(a4, x, y); dpbusd(a5, x, y); dpbusd(a6, x, y); dpbusd(a7, x, y);
+    dpbusd(a8, x, y); dpbusd(a9, x, y); dpbusd(a10, x, y); dpbusd(a11, x, y);
+  }
+  const __m512i s = _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)),
+                                     _mm512_add_epi32(_mm512_add_epi32(a4, a5), _mm512_add_epi32(a6, a7)));
+  const __m512i t = _mm512_add_epi32(_mm512_add_epi32(a8, a9), _mm512_add_epi32(a10, a11));
+  volatile int sink = _mm512_reduce_add_epi32(_mm512_add_epi32(s, t));
+  (void)sink;
+  return double(iters) * 12 * 64 * 2;
+}
+
+// The same probe for vfmadd231ps, the instruction of the float32 kernels, for the ratio.
+double fma_peak_loop(int64_t iters) {
+  __m512 a0 = _mm512_set1_ps(1.0f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0,
+         a10 = a0, a11 = a0;
+  const __m512 x = _mm512_set1_ps(0.999f), y = _mm512_set1_ps(1e-3f);
+#define TURBOREC_FMA(acc) asm("vfmadd231ps %[b], %[a], %[c]" : [c] "+v"(acc) : [a] "v"(x), [b] "v"(y))
+  for (int64_t i = 0; i < iters; ++i) {
+    TURBOREC_FMA(a0); TURBOREC_FMA(a1); TURBOREC_FMA(a2); TURBOREC_FMA(a3); TURBOREC_FMA(a4); TURBOREC_FMA(a5);
+    TURBOREC_FMA(a6); TURBOREC_FMA(a7); TURBOREC_FMA(a8); TURBOREC_FMA(a9); TURBOREC_FMA(a10); TURBOREC_FMA(a11);
+  }
+#undef TURBOREC_FMA
+  const __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
+                                 _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
+  const __m512 t = _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11));
+  volatile float sink = _mm512_reduce_add_ps(_mm512_add_ps(s, t));
+  (void)sink;
+  return double(iters) * 12 * 16 * 2;
 }
 
 #define TURBOREC_LOWP_INT8 1

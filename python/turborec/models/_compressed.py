@@ -47,16 +47,19 @@ class CompressedItems:
     codes: QuantizedFactors  # (n_items, factors)
     exact: np.ndarray | None  # contiguous float32 (n_items, factors) for the re-rank
     bias: np.ndarray | None  # item bias, float32, or None
-    packed: object | None  # fp16 (a storage format): PackedItems of the decoded codes
+    packed: object | None  # fp16 (a storage format): PackedItems of the decoded codes; else LowpItems
 
     @classmethod
     def build(cls, setting: Compression, items: np.ndarray, bias, *, n_threads: int, codes=None):
         """items: the exact float32 item factors (n_items, factors); codes: adopt these (read from a
         file) instead of quantizing items again."""
         codes = QuantizedFactors(items, setting.dtype) if codes is None else codes
-        packed = None
         if setting.dtype == "fp16":
             packed = _kernels.pack_items(codes.dequantize(), item_bias=bias, n_threads=n_threads)
+        elif setting.dtype == "int8":  # packed once with the bias: a recommend call prepares nothing per item
+            packed = _kernels.pack_lowp_int8(codes.data, item_scale=codes.scale, item_bias=bias, n_threads=n_threads)
+        else:
+            packed = _kernels.pack_lowp_bf16(codes.data, item_bias=bias, n_threads=n_threads)
         exact = np.ascontiguousarray(items, dtype=np.float32) if setting.rerank else None
         return cls(setting, codes, exact, bias, packed)
 
@@ -66,11 +69,11 @@ class CompressedItems:
         kc = k
         if self.setting.rerank:
             kc = default_candidates(k) if self.setting.candidates is None else max(self.setting.candidates, k)
-        if self.packed is not None:
+        if self.setting.dtype == "fp16":
             ids, scores = _kernels.topk_dot(queries, items=self.packed, k=kc, exclude=exclude, n_threads=n_threads)
             if self.exact is None:
                 return ids, scores
             return _kernels.rerank_exact(queries, items=self.exact, item_bias=self.bias, candidates=ids, k=k,
                                          n_threads=n_threads)
         return _retrieve(queries, self.codes, k, kc, item_bias=self.bias, rerank=self.exact, exclude=exclude,
-                         n_threads=n_threads)
+                         n_threads=n_threads, packed=self.packed)
