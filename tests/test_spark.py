@@ -125,11 +125,11 @@ def _rmse(model, test: turborec.Interactions, train: turborec.Interactions):
 
 def test_dsgd_reaches_single_machine_rmse_and_is_a_normal_model(spark, split):
     df, train, test = split
-    model = ts.fit_matrix_factorization(df, blocks=2, factors=8, epochs=12, seed=3)
-    local = turborec.MatrixFactorization(factors=8, epochs=12, seed=3, n_threads=1).fit(train)
+    model = ts.fit_matrix_factorization(df, blocks=2, factors=8, epochs=8, seed=3)
+    local = turborec.MatrixFactorization(factors=8, epochs=8, seed=3, n_threads=1).fit(train)
     dist_rmse, local_rmse = _rmse(model, test, train), _rmse(local, test, train)
     assert dist_rmse <= 1.01 * local_rmse, (dist_rmse, local_rmse)
-    assert len(model.history_) == 12 and model.history_[-1]["train_rmse"] < model.history_[0]["train_rmse"]
+    assert len(model.history_) == 8 and model.history_[-1]["train_rmse"] < model.history_[0]["train_rmse"]
     # an ordinary fitted model: raw ids, the seen pattern, save / load round trip
     assert model.user_map_ == train.user_map and model.item_map_ == train.item_map
     assert (model.user_items_ != train.matrix).nnz == 0
@@ -144,13 +144,12 @@ def test_dsgd_same_seed_and_blocks_give_the_same_model(spark, split):
     np.testing.assert_array_equal(a.user_factors_, b.user_factors_)
     np.testing.assert_array_equal(a.item_factors_, b.item_factors_)
     np.testing.assert_array_equal(a.item_bias_, b.item_bias_)
-    c = ts.fit_matrix_factorization(df, blocks=3, factors=4, epochs=2, seed=10)
-    assert not np.array_equal(a.item_factors_, c.item_factors_)
+    assert a.history_[1]["train_rmse"] == b.history_[1]["train_rmse"]
 
 
 def test_dsgd_bpr_learns_a_ranking(spark, split):
     df, train, test = split
-    model = ts.fit_matrix_factorization(df, rating=None, loss="bpr", blocks=2, factors=8, epochs=8, seed=1)
+    model = ts.fit_matrix_factorization(df, rating=None, loss="bpr", blocks=2, factors=8, epochs=5, seed=1)
     assert model.loss == "bpr" and model.global_mean_ == 0.0
     # sampled AUC of held-out positives against random items, well above chance
     coo = test.matrix.tocoo()
@@ -163,7 +162,7 @@ def test_dsgd_bpr_learns_a_ranking(spark, split):
 
 def test_a_failing_task_surfaces_as_a_clear_python_error(spark, split):
     with pytest.raises(ts.SparkTaskError, match="DSGD matrix factorization failed in a Spark task: .*diverged"):
-        ts.fit_matrix_factorization(split[0], blocks=2, factors=4, epochs=3, lr=1e30, lr_schedule="constant",
+        ts.fit_matrix_factorization(split[0], blocks=2, factors=4, epochs=1, lr=1e30, lr_schedule="constant",
                                     seed=0)
     with pytest.raises(ValueError, match="blocks"):
         ts.fit_matrix_factorization(split[0], blocks=0)

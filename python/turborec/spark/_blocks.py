@@ -31,40 +31,67 @@ def task_threads() -> int:
         return 1
 
 
+def grouped_arrays(frame, key, columns: dict, partitions: int, all_keys: int = 0):
+    """RDD of (key, (array per column...)) with every row of a key concatenated (rows unordered).
+
+    ``key`` maps the numpy columns of a batch to an int key per row. Rows cross from the JVM as
+    Arrow batches (no Python object per row); each input partition sends one packed record per
+    key it holds, and the shuffle concatenates those: Spark moves arrays, never single rows.
+    """
+    names = list(columns)
+    dtypes = [np.dtype(columns[c]) for c in names]
+    schema = "k int, " + ", ".join(f"`{c}` binary" for c in names)
+
+    def pack(batches):
+        import pyarrow as pa
+
+        parts = {c: [] for c in names}
+        for batch in batches:
+            for c, dt in zip(names, dtypes):
+                parts[c].append(batch.column(c).to_numpy(zero_copy_only=False).astype(dt, copy=False))
+        if not parts[names[0]]:
+            return
+        cols = {c: np.concatenate(parts[c]) for c in names}
+        keys = np.asarray(key(cols), dtype=np.int64)
+        order = np.argsort(keys, kind="stable")
+        keys = keys[order]
+        cuts = np.flatnonzero(np.diff(keys)) + 1
+        starts, ends = np.r_[0, cuts], np.r_[cuts, keys.size]
+        out = {"k": keys[starts].astype(np.int32)}
+        for c in names:
+            arr = cols[c][order]
+            out[c] = [arr[lo:hi].tobytes() for lo, hi in zip(starts, ends)]
+        yield pa.RecordBatch.from_pydict(out)
+
+    packed = frame.select(*names).mapInArrow(pack, schema)
+
+    def unpack(row):
+        return int(row[0]), tuple(np.frombuffer(row[j + 1], dt) for j, dt in enumerate(dtypes))
+
+    def concat(parts):
+        parts = list(parts)
+        return tuple(np.concatenate([p[j] for p in parts]) for j in range(len(names)))
+
+    records = packed.rdd.map(unpack)
+    if all_keys:  # keys 0..all_keys-1 all present, empty where no row has them
+        empty = tuple(np.empty(0, dt) for dt in dtypes)
+        sc = frame.sparkSession.sparkContext
+        records = records.union(sc.parallelize([(k, empty) for k in range(all_keys)], 1))
+    return records.groupByKey(partitions).mapValues(concat)
+
+
 def rating_blocks(frame, blocks: int, n_users: int, n_items: int):
     """RDD of (user block, (item block, lu, li, r)) with each block's entries sorted by (lu, li),
     partitioned so partition b holds the blocks of user block b (the deterministic order makes the
     SGD visiting order, and so the model, depend only on the data and the seed)."""
-    from pyspark.sql import functions as F
-
     P = int(blocks)
-    keyed = frame.select((F.col("u") % P).alias("ub"), (F.col("i") % P).alias("ib"),
-                         (F.col("u") / P).cast("int").alias("lu"), (F.col("i") / P).cast("int").alias("li"),
-                         F.col("r").cast("float").alias("r"))
+    grouped = grouped_arrays(frame, lambda c: (c["u"] % P) * P + c["i"] % P,
+                             {"u": np.int64, "i": np.int64, "r": np.float32}, P, all_keys=P * P)
 
-    def pack(pdf):
-        import pandas as pd
+    def block(kv):
+        k, (u, i, r) = kv
+        order = np.lexsort((i, u))
+        return k // P, (k % P, (u[order] // P).astype(np.int32), (i[order] // P).astype(np.int32),
+                        np.ascontiguousarray(r[order]))
 
-        lu = pdf["lu"].to_numpy(np.int32)
-        li = pdf["li"].to_numpy(np.int32)
-        r = pdf["r"].to_numpy(np.float32)
-        order = np.lexsort((li, lu))
-        return pd.DataFrame({"ub": [int(pdf["ub"].iloc[0])], "ib": [int(pdf["ib"].iloc[0])],
-                             "lu": [lu[order].tobytes()], "li": [li[order].tobytes()], "r": [r[order].tobytes()]})
-
-    packed = keyed.groupBy("ub", "ib").applyInPandas(pack, "ub int, ib int, lu binary, li binary, r binary")
-
-    def unpack(row):
-        return (int(row["ub"]), (int(row["ib"]), np.frombuffer(row["lu"], np.int32), np.frombuffer(row["li"], np.int32),
-                                 np.frombuffer(row["r"], np.float32)))
-
-    present = packed.rdd.map(unpack)
-    # Every (ub, ib) block exists, empty or not, so each stratum touches every factor block.
-    sc = frame.sparkSession.sparkContext
-    empty = np.empty(0, np.int32), np.empty(0, np.float32)
-    everything = sc.parallelize([(ub, ib) for ub in range(P) for ib in range(P)], P) \
-        .map(lambda k: (k[0], (k[1], empty[0], empty[0], empty[1])))
-    merged = present.union(everything).map(lambda kv: ((kv[0], kv[1][0]), kv[1])) \
-        .reduceByKey(lambda a, b: a if a[1].size >= b[1].size else b) \
-        .map(lambda kv: (kv[0][0], kv[1]))
-    return merged.partitionBy(P, block_partition).persist()
+    return grouped.map(block).partitionBy(P, block_partition).persist()

@@ -33,11 +33,13 @@ def _dense_ids(df, col: str, dense: str):
     """(DataFrame raw -> dense, the raw ids in dense order as a numpy array)."""
     spark = df.sparkSession
     distinct = df.select(col).distinct().orderBy(col)
-    indexed = distinct.rdd.zipWithIndex().map(lambda pair: (pair[0][0], int(pair[1])))
+    indexed = distinct.rdd.zipWithIndex().map(lambda pair: (pair[0][0], int(pair[1]))).persist()
     table = spark.createDataFrame(indexed, schema=f"`{col}` {df.schema[col].dataType.simpleString()}, {dense} int")
-    table = table.persist()
     # The ids for the IdMap, in dense order (distinct ids only, never the ratings).
-    raw = [row[0] for row in table.orderBy(dense).select(col).collect()]
+    pairs = indexed.collect()
+    raw = [None] * len(pairs)
+    for value, d in pairs:
+        raw[d] = value
     kind = type(df.schema[col].dataType).__name__
     if kind == "StringType":
         arr = np.empty(len(raw), dtype=object)

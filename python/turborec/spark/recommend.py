@@ -10,6 +10,8 @@ has them.
 
 from __future__ import annotations
 
+import uuid
+
 import numpy as np
 
 from ..models import Recommender
@@ -18,7 +20,7 @@ from .._threads import effective_threads
 from ._blocks import task_threads
 from .errors import spark_job
 
-_MODELS: dict = {}  # per Python worker: broadcast id -> loaded model (a worker serves many tasks)
+_MODELS: dict = {}  # per Python worker: token of the broadcast -> loaded model (a worker serves many tasks)
 
 
 def _spark_type(ids) -> str:
@@ -28,13 +30,13 @@ def _spark_type(ids) -> str:
     return {"i": "bigint", "u": "bigint", "f": "double", "b": "boolean"}.get(kind, "string")
 
 
-def _load(broadcast):
-    model = _MODELS.get(broadcast.id)
+def _load(token: str, broadcast):
+    model = _MODELS.get(token)
     if model is None:
         _MODELS.clear()  # one model at a time per worker: an old broadcast's model is dropped
         model = loads(broadcast.value)
         model._n_threads = effective_threads(task_threads())  # the task's cores, not the machine's
-        _MODELS[broadcast.id] = model
+        _MODELS[token] = model
     return model
 
 
@@ -68,6 +70,7 @@ def recommend_all(model: Recommender, spark, *, k: int = 10, exclude_seen: bool 
         users = users.astype(np.int64)
     sc = spark.sparkContext
     blob = sc.broadcast(model.to_bytes())
+    token = uuid.uuid4().hex
     user_ids, item_ids = model.user_ids_, model.item_ids_
     schema = f"user {_spark_type(user_ids)}, item {_spark_type(item_ids)}, score float, rank int"
     chunks = [users[lo:lo + int(users_per_task)] for lo in range(0, users.size, int(users_per_task))]
@@ -76,7 +79,7 @@ def recommend_all(model: Recommender, spark, *, k: int = 10, exclude_seen: bool 
     def run(batches):
         import pandas as pd
 
-        m = _load(blob)
+        m = _load(token, blob)
         for batch in batches:
             for c in batch["chunk"].to_numpy():
                 chunk = bc_users.value[int(c)]
