@@ -26,7 +26,8 @@ def local_session(master: str = "local[2]", *, app_name: str = "turborec", shuff
                .config("spark.default.parallelism", str(int(shuffle_partitions)))
                .config("spark.task.cpus", str(int(task_cpus)))
                .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-               .config("spark.python.worker.reuse", "true"))
+               .config("spark.python.worker.reuse", "true")
+               .config("spark.sql.adaptive.enabled", "false"))  # tiny stages: no re-planning between them
     for key, value in (conf or {}).items():
         builder = builder.config(key, str(value))
     return builder.getOrCreate()
