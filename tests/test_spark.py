@@ -220,3 +220,22 @@ def test_recommend_all_equals_the_local_models(spark, ratings):
         ts.recommend_all(mf, spark, k=0)
     with pytest.raises(TypeError, match="fitted turborec model"):
         ts.recommend_all("model", spark)
+
+
+# ---- the README's section runs as written ----------------------------------------------------------------
+
+def test_readme_spark_section_runs(spark, movielens, monkeypatch, tmp_path):
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    block = next(b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "fit_matrix_factorization" in b)
+    monkeypatch.setenv("TURBOREC_DATASETS", str(movielens.parent))
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(block, "README.md", "exec"), namespace)
+    top = namespace["top"]
+    assert list(top["rank"]) == list(range(1, 11))
+    local = turborec.load("mf-spark.npz")
+    ids, _ = local.recommend(local.user_index([1]), k=10)
+    assert list(local.item_index(top["item"].to_numpy())) == list(ids[0])
