@@ -86,6 +86,11 @@ def test_bad_inputs_raise_clear_errors_naming_the_column(spark):
         ts.fit_matrix_factorization(good, rating="score", blocks=1, epochs=1)
     with pytest.raises(ValueError, match="'rating'.*not a column"):
         ts.item_similarity(good.drop("rating"))
+    # DSGD finds repeated pairs while it sorts its blocks, before the first epoch
+    twice = spark.createDataFrame([(1, "a", 1.0), (2, "b", 2.0), (2, "b", 5.0), (3, "a", 1.0)],
+                                  "user long, item string, rating double")
+    with pytest.raises(ValueError, match=r"duplicate \(user, item\) pair: \(user=2, item='b'\)"):
+        ts.fit_matrix_factorization(twice, blocks=2, epochs=1)
     assert good.count() == 2  # the input is untouched
 
 
@@ -159,6 +164,7 @@ def test_a_failing_task_surfaces_as_a_clear_python_error(spark, split):
                                     seed=0)
     with pytest.raises(ValueError, match="blocks"):
         ts.fit_matrix_factorization(split[0], blocks=0)
+
 
 
 # ---- 3. similarity ---------------------------------------------------------------------------------------

@@ -80,10 +80,11 @@ def grouped_arrays(frame, key, columns: dict, partitions: int, all_keys: int = 0
     return records.groupByKey(partitions).mapValues(concat)
 
 
-def rating_blocks(frame, blocks: int, n_users: int, n_items: int):
+def rating_blocks(frame, blocks: int, n_users: int, n_items: int, duplicates=None):
     """RDD of (user block, (item block, lu, li, r)) with each block's entries sorted by (lu, li),
     partitioned so partition b holds the blocks of user block b (the deterministic order makes the
-    SGD visiting order, and so the model, depend only on the data and the seed)."""
+    SGD visiting order, and so the model, depend only on the data and the seed). ``duplicates``:
+    an accumulator that counts repeated (user, item) pairs (adjacent once sorted)."""
     P = int(blocks)
     grouped = grouped_arrays(frame, lambda c: (c["u"] % P) * P + c["i"] % P,
                              {"u": np.int64, "i": np.int64, "r": np.float32}, P, all_keys=P * P)
@@ -91,6 +92,9 @@ def rating_blocks(frame, blocks: int, n_users: int, n_items: int):
     def block(kv):
         k, (u, i, r) = kv
         order = np.lexsort((i, u))
+        if duplicates is not None and u.size > 1:
+            su, si = u[order], i[order]
+            duplicates.add(int(np.count_nonzero((su[1:] == su[:-1]) & (si[1:] == si[:-1]))))
         return k // P, (k % P, (u[order] // P).astype(np.int32), (i[order] // P).astype(np.int32),
                         np.ascontiguousarray(r[order]))
 

@@ -59,8 +59,12 @@ def check_columns(df, user: str, item: str, rating: str | None) -> None:
         raise ValueError(f"user and item must be different columns, both are {user!r}")
 
 
-def check_interactions(df, user: str, item: str, rating: str | None = None) -> RatingStats:
-    """All input checks; raises ValueError naming the column, returns the ratings' statistics."""
+def check_interactions(df, user: str, item: str, rating: str | None = None, *, duplicates: bool = True) -> RatingStats:
+    """All input checks; raises ValueError naming the column, returns the ratings' statistics.
+
+    ``duplicates=False`` skips the duplicate-pair query (a shuffle of every row): for callers that
+    sort the pairs anyway and find repeats there (the DSGD fit does, before training).
+    """
     from pyspark.sql import functions as F
 
     check_columns(df, user, item, rating)
@@ -88,7 +92,7 @@ def check_interactions(df, user: str, item: str, rating: str | None = None) -> R
             raise ValueError(f"rating column {rating!r} has {row['null_rating']} null values")
         if row["bad_rating"]:
             raise ValueError(f"rating column {rating!r} has {row['bad_rating']} NaN or infinite values")
-    dup = df.groupBy(user, item).count().filter(F.col("count") > 1).limit(1).collect()
+    dup = df.groupBy(user, item).count().filter(F.col("count") > 1).limit(1).collect() if duplicates else None
     if dup:
         raise ValueError(f"duplicate (user, item) pair: ({user}={dup[0][0]!r}, {item}={dup[0][1]!r}) occurs "
                          f"{dup[0][2]} times; aggregate first (e.g. df.groupBy({user!r}, {item!r}).agg(...))")
@@ -96,3 +100,8 @@ def check_interactions(df, user: str, item: str, rating: str | None = None) -> R
         return RatingStats(int(row["n"]), 1.0, 0.0, 1.0, 1.0)
     return RatingStats(int(row["n"]), float(row["mean"]), float(row["std"] or 0.0), float(row["low"]),
                        float(row["high"]))
+
+
+def duplicate_error(user: str, item: str, raw_user, raw_item) -> ValueError:
+    return ValueError(f"duplicate (user, item) pair: ({user}={raw_user!r}, {item}={raw_item!r}) occurs more than "
+                      f"once; aggregate first (e.g. df.groupBy({user!r}, {item!r}).agg(...))")

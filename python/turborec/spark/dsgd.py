@@ -93,6 +93,21 @@ def _sgd_task(cfg: dict, losses):
     return run
 
 
+def _first_duplicate(ratings, P, data, user, item):
+    """The ValueError for a repeated pair, naming one in raw ids (found in the cached blocks)."""
+    from .checks import duplicate_error
+
+    def repeats(kv):
+        ub, (ib, lu, li, _) = kv
+        same = np.flatnonzero((lu[1:] == lu[:-1]) & (li[1:] == li[:-1]))
+        return [(int(lu[j]) * P + ub, int(li[j]) * P + ib) for j in same[:1]]
+
+    u, i = ratings.flatMap(repeats).first()
+    raw_user, raw_item = data.user_map.ids[u], data.item_map.ids[i]
+    return duplicate_error(user, item, getattr(raw_user, "item", lambda: raw_user)(),
+                           getattr(raw_item, "item", lambda: raw_item)())
+
+
 def fit_matrix_factorization(df, *, user: str = "user", item: str = "item", rating: str | None = "rating",
                              blocks: int = 4, factors: int = 32, epochs: int = 20, loss: str = "squared", lr=None,
                              reg=None, reg_bias=None, lr_schedule: str = "adagrad", decay: float = 0.1, init_std=None,
@@ -119,7 +134,7 @@ def fit_matrix_factorization(df, *, user: str = "user", item: str = "item", rati
                                 lr_schedule=lr_schedule, decay=decay, init_std=init_std, biased=biased, clip=clip,
                                 grid=int(blocks), seed=seed, early_stopping=False)
     lr_, reg_, reg_bias_ = model._resolved()  # parameter errors before any Spark job
-    stats = check_interactions(df, user, item, rating)
+    stats = check_interactions(df, user, item, rating, duplicates=False)  # repeats: found in the blocks
     data = index_interactions(df, user, item, rating)
     n_users, n_items = data.shape
     P = int(blocks)
@@ -135,19 +150,27 @@ def fit_matrix_factorization(df, *, user: str = "user", item: str = "item", rati
     exponent, init_std_ = model._reg_exponent, model._init_std
     sc = df.sparkSession.sparkContext
     with spark_job("DSGD matrix factorization"):
-        ratings = rating_blocks(data.frame, P, n_users, n_items)
+        repeats = sc.accumulator(0)
+        ratings = rating_blocks(data.frame, P, n_users, n_items, repeats)
+        if ratings.count() != P * P:  # materialised once: the id tables are not needed after this
+            raise RuntimeError(f"DSGD: expected {P * P} rating blocks")
+        data.release()
+        if repeats.value:
+            ratings.unpersist()
+            raise _first_duplicate(ratings, P, data, user, item)
 
         def counts(side_key, n_total):
             def one(kv):
                 ub, (ib, lu, li, _) = kv
                 b, idx = (ub, lu) if side_key == 0 else (ib, li)
                 return b, np.bincount(idx, minlength=block_size(n_total, P, b))
-            return ratings.map(one).reduceByKey(np.add, P)
+            return ratings.map(one).reduceByKey(np.add, P, block_partition)
 
         def init(side, n_total):
+            # counts arrive partitioned by block already (reduceByKey with block_partition): no shuffle
             return counts(side, n_total).map(
-                lambda kv: (kv[0], _init_block(seed_, side, kv[0], kv[1], d, init_std_, exponent))
-            ).partitionBy(P, block_partition).persist()
+                lambda kv: (kv[0], _init_block(seed_, side, kv[0], kv[1], d, init_std_, exponent)),
+                preservesPartitioning=True).persist()
 
         user_blocks, item_blocks = init(0, n_users), init(1, n_items)
         previous = [user_blocks, item_blocks]

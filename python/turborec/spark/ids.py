@@ -24,13 +24,20 @@ class IndexedInteractions:
     user_map: IdMap
     item_map: IdMap
 
+    cached: tuple = ()  # the persisted id tables behind ``frame``
+
+    def release(self) -> None:
+        """Drop the cached id tables once what ``frame`` feeds has been computed."""
+        for rdd in self.cached:
+            rdd.unpersist()
+
     @property
     def shape(self) -> tuple[int, int]:
         return len(self.user_map), len(self.item_map)
 
 
 def _dense_ids(df, col: str, dense: str):
-    """(DataFrame raw -> dense, the raw ids in dense order as a numpy array)."""
+    """(DataFrame raw -> dense, the raw ids in dense order as a numpy array, the cached RDD behind both)."""
     spark = df.sparkSession
     distinct = df.select(col).distinct().orderBy(col)
     indexed = distinct.rdd.zipWithIndex().map(lambda pair: (pair[0][0], int(pair[1]))).persist()
@@ -48,20 +55,20 @@ def _dense_ids(df, col: str, dense: str):
         arr = np.asarray([float(v) for v in raw], dtype=np.float64)
     else:
         arr = np.asarray(raw)
-    return table, arr
+    return table, arr, indexed
 
 
 def index_interactions(df, user: str, item: str, rating: str | None = None) -> IndexedInteractions:
     """Dense ids for the (already checked) interactions, consistent with ``Interactions.from_arrays``."""
     from pyspark.sql import functions as F
 
-    users, user_ids = _dense_ids(df, user, "u")
-    items, item_ids = _dense_ids(df, item, "i")
+    users, user_ids, user_rdd = _dense_ids(df, user, "u")
+    items, item_ids, item_rdd = _dense_ids(df, item, "i")
     cols = [F.col("u"), F.col("i")]
     cols.append((F.col(rating).cast("double") if rating is not None else F.lit(1.0)).alias("r"))
     frame = df.join(F.broadcast(users) if len(user_ids) < 1_000_000 else users, user) \
         .join(F.broadcast(items) if len(item_ids) < 1_000_000 else items, item).select(*cols)
-    return IndexedInteractions(frame, IdMap(user_ids, "user"), IdMap(item_ids, "item"))
+    return IndexedInteractions(frame, IdMap(user_ids, "user"), IdMap(item_ids, "item"), (user_rdd, item_rdd))
 
 
 def to_raw(df, column: str, id_map: IdMap, *, raw: str | None = None):

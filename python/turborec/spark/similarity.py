@@ -118,7 +118,8 @@ def _similarity(df, k, *, row_col, other_col, user, item, rating, metric, blocks
             m.sum_duplicates()
             return b, m
 
-        csr_blocks = packed.rdd.map(to_csr).persist()
+        # Not cached: the pairs re-read the packed shuffle output (Spark keeps it), nothing leaks.
+        csr_blocks = packed.rdd.map(to_csr)
         kk = int(k)
 
         def pair(both):
