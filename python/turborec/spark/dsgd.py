@@ -123,8 +123,8 @@ def fit_matrix_factorization(df, *, user: str = "user", item: str = "item", rati
     None draws one (recorded in ``seed_``). The result is an ordinary fitted model with the raw-id
     maps (``user_ids_``, ``item_ids_``): save it, load it, serve it. ``keep_seen`` collects the
     interaction pattern once, at the end, because a local model excludes seen items from
-    recommendations; False gives it an empty one (then recommend on Spark with
-    ``turborec.spark.recommend_all(..., seen=df)``).
+    recommendations; False gives it an empty one (smaller on the driver, but its ``recommend``
+    and ``recommend_all`` then do not exclude the training items).
     """
     if isinstance(blocks, bool) or not isinstance(blocks, (int, np.integer)) or blocks < 1:
         raise ValueError(f"blocks must be an int >= 1, got {blocks!r}")
@@ -156,8 +156,9 @@ def fit_matrix_factorization(df, *, user: str = "user", item: str = "item", rati
             raise RuntimeError(f"DSGD: expected {P * P} rating blocks")
         data.release()
         if repeats.value:
+            error = _first_duplicate(ratings, P, data, user, item)
             ratings.unpersist()
-            raise _first_duplicate(ratings, P, data, user, item)
+            raise error
 
         def counts(side_key, n_total):
             def one(kv):
