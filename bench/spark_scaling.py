@@ -200,14 +200,14 @@ def main(argv=None):
     metrics = SparkMetrics(spark)
     blas = any(Path(p).exists() for p in ("/usr/lib/x86_64-linux-gnu/libblas.so.3", "/usr/lib/libblas.so.3"))
     rows = []
+    info = {"machine": f"{os.cpu_count()} cpus (shared with other jobs)", "spark": spark.version,
+            "master": "local[2]", "native_blas_for_als": blas, "epochs": args.epochs, "python": sys.version.split()[0]}
+    print(json.dumps(info), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for n in (int(x) for x in args.ratings.split(",")):
             rows += run_size(spark, metrics, n, args, Path(tmp))
-    info = {"machine": f"{os.cpu_count()} cpus (shared with other jobs)", "spark": spark.version,
-            "master": "local[2]", "native_blas_for_als": blas, "epochs": args.epochs, "python": sys.version.split()[0]}
+            Path(args.out).write_text(json.dumps({"info": info, "rows": rows}, indent=1))  # after each size
     spark.stop()
-    Path(args.out).write_text(json.dumps({"info": info, "rows": rows}, indent=1))
-    print(json.dumps(info))
 
 
 if __name__ == "__main__":
