@@ -12,73 +12,39 @@ that user alone returns (the kernel scores each query independently).
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 
 import numpy as np
 
+from .queue_worker import QueueWorker
+
 log = logging.getLogger("turborec.serve")
-_STOP = object()
 
 
-class RecommendBatcher:
+class RecommendBatcher(QueueWorker):
+    thread_name = "turborec-recommend"
+
     def __init__(self, *, max_users: int = 64):
+        super().__init__(budget=max_users)
         self.max_users = int(max_users)
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
         self.calls = 0  # model calls, for the metrics
         self.users = 0  # users answered by them
 
-    def start(self) -> None:
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="turborec-recommend", daemon=True)
-                self._thread.start()
-
-    def stop(self) -> None:
-        with self._lock:
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            self._queue.put(_STOP)
-            thread.join(timeout=30)
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None
-
     def submit(self, loop, future, state, user: int, k: int, exclude_seen: bool) -> None:
         """Answer ``future`` (an asyncio future of ``loop``) with (ids, scores) of ``user``'s top k."""
-        self._queue.put((loop, future, state, int(user), int(k), bool(exclude_seen)))
+        self._put((loop, future, state, int(user), int(k), bool(exclude_seen)))
 
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is _STOP:
-                return
-            batch, stop = [first], False
-            while len(batch) < self.max_users:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is _STOP:
-                    stop = True
-                    break
-                batch.append(nxt)
-            groups: dict = {}
-            for req in batch:
-                groups.setdefault((id(req[2]), req[5]), []).append(req)
-            answers: dict = {}  # loop -> [(future, result, exception)]
-            for reqs in groups.values():
-                self._answer(reqs, answers)
-            for loop, items in answers.items():
-                try:
-                    loop.call_soon_threadsafe(_resolve, items)
-                except RuntimeError:  # that loop is closed: nobody waits any more
-                    pass
-            if stop:
-                return
+    def _handle(self, batch) -> None:
+        groups: dict = {}
+        for req in batch:
+            groups.setdefault((id(req[2]), req[5]), []).append(req)
+        answers: dict = {}  # loop -> [(future, result, exception)]
+        for reqs in groups.values():
+            self._answer(reqs, answers)
+        for loop, items in answers.items():
+            try:
+                loop.call_soon_threadsafe(_resolve, items)
+            except RuntimeError:  # that loop is closed: nobody waits any more
+                pass
 
     def _answer(self, reqs, answers) -> None:
         state, exclude_seen = reqs[0][2], reqs[0][5]

@@ -15,15 +15,14 @@ If a group's transaction fails, its requests are retried one by one, so one requ
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from concurrent.futures import Future
 
+from .queue_worker import QueueWorker
+
 log = logging.getLogger("turborec.serve")
-_STOP = object()
 
 
-class GroupCommitter:
+class GroupCommitter(QueueWorker):
     """``submit(events)`` -> Future of ``(results, fold_ticket)`` set after the commit.
 
     ``after_commit(events, results)`` runs once per committed group, in the writer thread, before
@@ -31,63 +30,34 @@ class GroupCommitter:
     and returns the value handed to every request of the group as its ticket.
     """
 
+    thread_name = "turborec-group-commit"
+
     def __init__(self, store, *, after_commit=None, max_events: int = 10_000):
+        super().__init__(budget=max_events)
         self.store = store
         self.after_commit = after_commit or (lambda events, results: None)
         self.max_events = int(max_events)
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
         self.groups = 0  # committed transactions, for the metrics
         self.requests = 0  # requests committed in them
-
-    def start(self) -> None:
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="turborec-group-commit", daemon=True)
-                self._thread.start()
-
-    def stop(self) -> None:
-        with self._lock:
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            self._queue.put(_STOP)
-            thread.join(timeout=30)
 
     def submit(self, events) -> Future:
         fut: Future = Future()
         if not events:
             fut.set_result(([], None))
             return fut
-        if self._thread is None:
+        if not self.running:
             fut.set_exception(RuntimeError("the group committer is not running"))
             return fut
-        self._queue.put((list(events), fut))
+        self._put((list(events), fut))
         return fut
 
     # ---- the writer thread ---------------------------------------------------------------------
 
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is _STOP:
-                return
-            group, n, stop = [first], len(first[0]), False
-            # everything that queued up during the last commit joins this one (bounded in size)
-            while n < self.max_events:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is _STOP:
-                    stop = True
-                    break
-                group.append(nxt)
-                n += len(nxt[0])
-            self._commit(group)
-            if stop:
-                self._fail_rest()
-                return
+    def _size(self, item) -> int:
+        return len(item[0])  # the budget counts events: everything queued during the last commit joins, bounded
+
+    def _handle(self, group) -> None:
+        self._commit(group)
 
     def _commit(self, group) -> None:
         events = [e for evs, _ in group for e in evs]
@@ -120,11 +90,6 @@ class GroupCommitter:
         if fut.set_running_or_notify_cancel():
             fut.set_exception(exc)
 
-    def _fail_rest(self) -> None:
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            if item is not _STOP:
-                self._settle_error(item[1], RuntimeError("the server is shutting down"))
+    def _on_stop(self) -> None:
+        for _, fut in self._take_rest():
+            self._settle_error(fut, RuntimeError("the server is shutting down"))
