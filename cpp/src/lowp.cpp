@@ -257,42 +257,43 @@ LowpItems::LowpItems(const uint16_t* items, int64_t m, int d, const float* bias,
   pack_panels(items, m, d, 2, m_pad_, static_cast<uint16_t*>(panels_), n_threads);
 }
 
+// What both int8 entry points check and pass: the packed items' arrays, and the call's own bias
+// (kept alive by `cb`) in place of the packed one when given.
+template <class Ptr>
+LowpArgs int8_call(const LowpItems& items, const float* call_bias, const CsrView<Ptr>* exclude, int k, int n_threads,
+                   std::unique_ptr<CallBias>& cb) {
+  if (items.type() != LowpType::int8) throw std::invalid_argument("items: packed bf16 items given to the int8 kernel");
+  check_common(items.n_items(), items.dim(), k);
+  if (exclude) require_canonical(*exclude, "exclude", n_threads);
+  if (call_bias) cb.reset(new CallBias(items, call_bias));
+  LowpArgs base{};
+  base.packed = items.panels();
+  base.item_sum = items.sums();
+  base.item_scale = items.scales();
+  base.bias = cb ? cb->bias.data() : items.bias();
+  base.m = items.n_items();
+  base.dsteps = items.dsteps();
+  base.k = k;
+  return base;
+}
+
 template <class Ptr>
 void topk_int8_packed(const int8_t* queries, const float* query_scale, int64_t n, const LowpItems& items,
                       const float* call_bias, const CsrView<Ptr>* exclude, int k, int32_t* out_ids,
                       float* out_scores, int n_threads) {
-  if (items.type() != LowpType::int8) throw std::invalid_argument("items: packed bf16 items given to the int8 kernel");
-  check_common(items.n_items(), items.dim(), k);
-  if (exclude) require_canonical(*exclude, "exclude", n_threads);
+  std::unique_ptr<CallBias> cb;
+  const LowpArgs base = int8_call(items, call_bias, exclude, k, n_threads, cb);
   const LowpKernels& K = kernels_for_type(LowpType::int8);
-  std::unique_ptr<CallBias> cb(call_bias ? new CallBias(items, call_bias) : nullptr);
-  LowpArgs base{};
-  base.packed = items.panels();
-  base.item_sum = items.sums();
-  base.item_scale = items.scales();
-  base.bias = cb ? cb->bias.data() : items.bias();
-  base.m = items.n_items();
-  base.dsteps = items.dsteps();
-  base.k = k;
   lowp_run(K.topk_int8, K.mr, queries, query_scale, n, items.dim(), 4, base, exclude, out_ids, out_scores, n_threads);
 }
 
+// The same from float32 queries, quantized inside the call on every thread.
 template <class Ptr>
 void topk_int8_packed_f32(const float* queries, int64_t n, const LowpItems& items, const float* call_bias,
                           const CsrView<Ptr>* exclude, int k, int32_t* out_ids, float* out_scores, int n_threads) {
-  if (items.type() != LowpType::int8) throw std::invalid_argument("items: packed bf16 items given to the int8 kernel");
-  check_common(items.n_items(), items.dim(), k);
-  if (exclude) require_canonical(*exclude, "exclude", n_threads);
+  std::unique_ptr<CallBias> cb;
+  const LowpArgs base = int8_call(items, call_bias, exclude, k, n_threads, cb);
   const LowpKernels& K = kernels_for_type(LowpType::int8);
-  std::unique_ptr<CallBias> cb(call_bias ? new CallBias(items, call_bias) : nullptr);
-  LowpArgs base{};
-  base.packed = items.panels();
-  base.item_sum = items.sums();
-  base.item_scale = items.scales();
-  base.bias = cb ? cb->bias.data() : items.bias();
-  base.m = items.n_items();
-  base.dsteps = items.dsteps();
-  base.k = k;
   lowp_run(K.topk_int8, K.mr, static_cast<const int8_t*>(nullptr), static_cast<const float*>(nullptr), n, items.dim(),
            4, base, exclude, out_ids, out_scores, n_threads, queries);
 }
