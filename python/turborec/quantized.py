@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from ._validation import as_float32_array
+
 DTYPES = ("int8", "bf16", "fp16")
 
 
@@ -20,25 +22,13 @@ def _check_dtype(dtype) -> str:
 
 
 def _as_finite_float_matrix(x, name: str) -> np.ndarray:
-    """A float32 C-contiguous 2-d copy-if-needed of real floating input; NaN/inf raise."""
-    if sp.issparse(x):
-        raise TypeError(f"{name} must be a dense array, got a scipy.sparse matrix")
-    arr = np.asarray(x)
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise TypeError(f"{name} must hold floating-point numbers (float32 preferred), got dtype {arr.dtype}")
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be 2-d (n, d), got shape {arr.shape}")
-    if arr.dtype != np.float32:
-        with np.errstate(over="raise"):
-            try:
-                arr = arr.astype(np.float32)
-            except FloatingPointError:
-                raise ValueError(f"{name} has values outside the float32 range") from None
-    arr = np.ascontiguousarray(arr)
-    if arr.size and not np.isfinite(arr).all():
-        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
-        raise ValueError(f"{name} must be finite; found {arr[bad]} at index {bad}")
-    return arr
+    """A float32 C-contiguous 2-d copy-if-needed of real floating input; NaN/inf raise. Unlike
+    the other public arrays, integers are refused: integer codes passed as factors are a mistake."""
+    if not sp.issparse(x):
+        x = np.asarray(x)
+        if not np.issubdtype(x.dtype, np.floating):
+            raise TypeError(f"{name} must hold floating-point numbers (float32 preferred), got dtype {x.dtype}")
+    return as_float32_array(x, name, 2, finite=True)
 
 
 def quantize_int8(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
