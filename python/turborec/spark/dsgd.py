@@ -23,6 +23,7 @@ import scipy.sparse as sp
 from .. import _kernels
 from ..models import MatrixFactorization
 from ..models.mf import _PAD, _REG_PER_STD
+from .._validation import check_param_int
 from ._blocks import block_partition, block_size, rating_blocks, task_threads
 from .checks import check_interactions
 from .errors import spark_job
@@ -126,8 +127,7 @@ def fit_matrix_factorization(df, *, user: str = "user", item: str = "item", rati
     recommendations; False gives it an empty one (smaller on the driver, but its ``recommend``
     and ``recommend_all`` then do not exclude the training items).
     """
-    if isinstance(blocks, bool) or not isinstance(blocks, (int, np.integer)) or blocks < 1:
-        raise ValueError(f"blocks must be an int >= 1, got {blocks!r}")
+    blocks = check_param_int(blocks, "blocks", 1)
     if loss == "bpr" and rating is not None:
         rating = None  # BPR learns from the pattern only
     model = MatrixFactorization(factors=factors, epochs=epochs, loss=loss, lr=lr, reg=reg, reg_bias=reg_bias,

@@ -17,6 +17,7 @@ import numpy as np
 from ..models import Recommender
 from ..persistence import loads
 from .._threads import effective_threads
+from .._validation import check_param_int
 from ._blocks import task_threads
 from .errors import spark_job
 
@@ -55,10 +56,8 @@ def recommend_all(model: Recommender, spark, *, k: int = 10, exclude_seen: bool 
     model._check_fitted()
     if not isinstance(spark, SparkSession):
         raise TypeError(f"spark must be a SparkSession, got {type(spark).__name__}")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be an int >= 1, got {k!r}")
-    if isinstance(users_per_task, bool) or not isinstance(users_per_task, (int, np.integer)) or users_per_task < 1:
-        raise ValueError(f"users_per_task must be an int >= 1, got {users_per_task!r}")
+    k = check_param_int(k, "k", 1)
+    users_per_task = check_param_int(users_per_task, "users_per_task", 1)
     n_users = model.n_users
     if users is None:
         users = np.arange(n_users, dtype=np.int64)

@@ -18,6 +18,7 @@ import scipy.sparse as sp
 
 from ..similarity import METRICS, topk_similarity
 from .._threads import effective_threads
+from .._validation import check_param_int
 from ._blocks import task_threads
 from .checks import check_interactions
 from .errors import spark_job
@@ -58,10 +59,8 @@ def _similarity(df, k, *, row_col, other_col, user, item, rating, metric, blocks
 
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be an int >= 1, got {k!r}")
-    if isinstance(blocks, bool) or not isinstance(blocks, (int, np.integer)) or blocks < 1:
-        raise ValueError(f"blocks must be an int >= 1, got {blocks!r}")
+    k = check_param_int(k, "k", 1)
+    blocks = check_param_int(blocks, "blocks", 1)
     # The per-pair parameters are validated by the kernel's public function on a tiny input now.
     topk_similarity(sp.csr_matrix((1, 1), dtype=np.float32), 1, metric=metric, shrinkage=shrinkage,
                     min_support=min_support, threshold=threshold, n_threads=1)
