@@ -137,12 +137,30 @@ def test_dsgd_reaches_single_machine_rmse_and_is_a_normal_model(spark, split):
 
 def test_dsgd_same_seed_and_blocks_give_the_same_model(spark, split):
     df = split[0]
-    a = ts.fit_matrix_factorization(df.repartition(3), blocks=3, factors=4, epochs=1, seed=9)
-    b = ts.fit_matrix_factorization(df.repartition(1), blocks=3, factors=4, epochs=1, seed=9)
+    # two epochs: the second runs on the grids the Python workers cached in the first
+    a = ts.fit_matrix_factorization(df.repartition(3), blocks=3, factors=4, epochs=2, seed=9)
+    b = ts.fit_matrix_factorization(df.repartition(1), blocks=3, factors=4, epochs=2, seed=9)
     np.testing.assert_array_equal(a.user_factors_, b.user_factors_)
     np.testing.assert_array_equal(a.item_factors_, b.item_factors_)
     np.testing.assert_array_equal(a.item_bias_, b.item_bias_)
-    assert a.history_[0]["train_rmse"] == b.history_[0]["train_rmse"]
+    assert a.history_[1]["train_rmse"] == b.history_[1]["train_rmse"]
+
+
+def test_dsgd_task_shipped_by_cloudpickle_reaches_the_workers_grid_cache():
+    # A task closure travels by value with a private copy of the globals it names; the grid cache
+    # must be reached through a function shipped by reference, or every task rebuilds its grid.
+    from pyspark import cloudpickle
+
+    from turborec.spark import dsgd
+
+    task = cloudpickle.loads(cloudpickle.dumps(dsgd._sgd_task({"run": "x"}, None)))
+    assert "_GRIDS" not in task.__code__.co_names
+    assert task.__globals__["_worker_grid"] is dsgd._worker_grid
+    built = []
+    for _ in range(2):
+        task.__globals__["_worker_grid"](("test-run", 0, 0), lambda: built.append(1) or object())
+    assert built == [1] and ("test-run", 0, 0) in dsgd._GRIDS
+    dsgd._GRIDS.clear()
 
 
 def test_dsgd_bpr_learns_a_ranking(spark, split):

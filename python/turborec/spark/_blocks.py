@@ -31,8 +31,9 @@ def task_threads() -> int:
         return 1
 
 
-def grouped_arrays(frame, key, columns: dict, partitions: int, all_keys: int = 0):
-    """RDD of (key, (array per column...)) with every row of a key concatenated (rows unordered).
+def grouped_arrays(frame, key, columns: dict, partitions: int, all_keys: int = 0, partition_func=None):
+    """RDD of (key, (array per column...)) with every row of a key concatenated (rows unordered),
+    in partition ``partition_func(key) % partitions`` (Spark's hash of the key by default).
 
     ``key`` maps the numpy columns of a batch to an int key per row. Rows cross from the JVM as
     Arrow batches (no Python object per row); each input partition sends one packed record per
@@ -77,7 +78,9 @@ def grouped_arrays(frame, key, columns: dict, partitions: int, all_keys: int = 0
         empty = tuple(np.empty(0, dt) for dt in dtypes)
         sc = frame.sparkSession.sparkContext
         records = records.union(sc.parallelize([(k, empty) for k in range(all_keys)], 1))
-    return records.groupByKey(partitions).mapValues(concat)
+    if partition_func is None:
+        return records.groupByKey(partitions).mapValues(concat)
+    return records.groupByKey(partitions, partition_func).mapValues(concat)
 
 
 def rating_blocks(frame, blocks: int, n_users: int, n_items: int, duplicates=None):
@@ -86,8 +89,11 @@ def rating_blocks(frame, blocks: int, n_users: int, n_items: int, duplicates=Non
     SGD visiting order, and so the model, depend only on the data and the seed). ``duplicates``:
     an accumulator that counts repeated (user, item) pairs (adjacent once sorted)."""
     P = int(blocks)
-    grouped = grouped_arrays(frame, lambda c: (c["u"] % P) * P + c["i"] % P,
-                             {"u": np.int64, "i": np.int64, "r": np.float32}, P, all_keys=P * P)
+    # Key item block * P + user block: with block_partition (key % P) the grouping shuffle already
+    # lands every block in its user block's partition, so no second shuffle is needed to place them.
+    grouped = grouped_arrays(frame, lambda c: (c["i"] % P) * P + c["u"] % P,
+                             {"u": np.int64, "i": np.int64, "r": np.float32}, P, all_keys=P * P,
+                             partition_func=block_partition)
 
     def block(kv):
         k, (u, i, r) = kv
@@ -95,7 +101,7 @@ def rating_blocks(frame, blocks: int, n_users: int, n_items: int, duplicates=Non
         if duplicates is not None and u.size > 1:
             su, si = u[order], i[order]
             duplicates.add(int(np.count_nonzero((su[1:] == su[:-1]) & (si[1:] == si[:-1]))))
-        return k // P, (k % P, (u[order] // P).astype(np.int32), (i[order] // P).astype(np.int32),
-                        np.ascontiguousarray(r[order]))
+        return k % P, (k // P, (u[order] // P).astype(np.int32), (i[order] // P).astype(np.int32),
+                       np.ascontiguousarray(r[order]))
 
-    return grouped.map(block).partitionBy(P, block_partition).persist()
+    return grouped.mapPartitions(lambda kvs: map(block, kvs), preservesPartitioning=True).persist()

@@ -32,6 +32,21 @@ from .ids import index_interactions
 _GRIDS: dict = {}  # per Python worker: (run, block) -> SgdGrid, rebuilt when a task lands elsewhere
 
 
+def _worker_grid(key, build):
+    """The cached grid of ``key`` (run, user block, item block) in this Python worker, built on a miss.
+
+    A module-level function on purpose: cloudpickle ships the task closure by value, with a private
+    copy of the module globals it names, so a closure that used ``_GRIDS`` directly would find an
+    empty cache in every task; a function it calls by reference reaches the worker's real one.
+    """
+    grid = _GRIDS.get(key)
+    if grid is None:
+        for old in [k for k in _GRIDS if k[0] != key[0]]:
+            del _GRIDS[old]
+        grid = _GRIDS[key] = build()
+    return grid
+
+
 def _block_seed(seed: int, ub: int, ib: int, blocks: int) -> int:
     return (int(seed) * 1_000_003 + ub * blocks + ib + 1) % (2**63)
 
@@ -49,47 +64,55 @@ def _init_block(seed: int, side: int, b: int, counts: np.ndarray, factors: int, 
 
 
 def _sgd_task(cfg: dict, losses):
-    """The function each stratum's tasks run: one kernel pass over the partition's block."""
+    """The function each stratum's tasks run: one kernel pass over the partition's block.
+
+    A partition holds, keyed by its user block: ("R", item block, ratings) of this stratum, the
+    previous state ("U", user factors) and ("I", item block, factors) records, and the item block
+    this stratum pairs with, shuffled in. The previous state's item record is for another stratum
+    (or the same block, equal, when two strata in a row share it) and is ignored.
+    """
 
     def run(records):
         parts = {}
         for key, (tag, *value) in records:
-            parts.setdefault(key, {})[tag] = value
+            got = parts.setdefault(key, {"I": {}})
+            if tag == "I":
+                got["I"][value[0]] = value[1:]
+            else:
+                got[tag] = value
         for ub, got in parts.items():
-            if set(got) != {"R", "U", "I"}:
-                raise RuntimeError(f"DSGD: partition for user block {ub} lacks {sorted({'R', 'U', 'I'} - set(got))}")
+            if "R" not in got or "U" not in got:
+                raise RuntimeError(f"DSGD: partition for user block {ub} lacks its "
+                                   f"{'ratings' if 'R' not in got else 'user factors'}")
             ib, lu, li, r = got["R"]
+            if ib not in got["I"]:
+                raise RuntimeError(f"DSGD: user block {ub} got item blocks {sorted(got['I'])}, expected {ib}")
             Pb, um = (a.copy() for a in got["U"])
-            ib_moved, Qb, im = got["I"]
-            Qb, im = Qb.copy(), im.copy()
-            if ib_moved != ib:
-                raise RuntimeError(f"DSGD: user block {ub} got item block {ib_moved}, expected {ib}")
+            Qb, im = (a.copy() for a in got["I"][ib])
             loss = 0.0
             if lu.size:
                 bpr = cfg["loss"] == "bpr"
                 bseed = _block_seed(cfg["seed"], ub, ib, cfg["blocks"])
-                key = (cfg["run"], ub, ib)
-                grid = _GRIDS.get(key)
-                if grid is None:
-                    for old in [k for k in _GRIDS if k[0] != cfg["run"]]:
-                        del _GRIDS[old]
+
+                def build():
                     grid = _kernels.sgd_grid(users=lu, items=li, values=None if bpr else r, n_users=Pb.shape[0],
                                              n_items=Qb.shape[0], grid=1, seed=bseed, user_sorted=not bpr)
-                    _GRIDS[key] = grid
-                positives = None
-                if bpr:
+                    if not bpr:
+                        return grid, None
                     indptr = np.zeros(Pb.shape[0] + 1, np.int64)
                     np.cumsum(np.bincount(lu, minlength=Pb.shape[0]), out=indptr[1:])
-                    positives = sp.csr_matrix((np.ones(li.size, np.float32), li, indptr), shape=(Pb.shape[0],
-                                                                                                   Qb.shape[0]))
+                    return grid, sp.csr_matrix((np.ones(li.size, np.float32), li, indptr),
+                                               shape=(Pb.shape[0], Qb.shape[0]))
+
+                grid, positives = _worker_grid((cfg["run"], ub, ib), build)
                 loss = _kernels.sgd_epoch(
                     grid, _kernels.sgd_state(Pb, Qb, um, im), factors=cfg["factors"], mu=cfg["mu"], loss=cfg["loss"],
                     lr_schedule=cfg["lr_schedule"], lr=cfg["lr"], reg=cfg["reg"], reg_bias=cfg["reg_bias"],
                     decay=cfg["decay"], biased=cfg["biased"], seed=bseed, positives=positives, epoch=cfg["epoch"],
                     n_threads=task_threads())
             losses.add(float(loss))
-            yield ("U", ub, (Pb, um))
-            yield ("I", ib, (Qb, im))
+            yield ub, ("U", Pb, um)
+            yield ub, ("I", ib, Qb, im)
 
     return run
 
@@ -173,38 +196,43 @@ def fit_matrix_factorization(df, *, user: str = "user", item: str = "item", rati
                 lambda kv: (kv[0], _init_block(seed_, side, kv[0], kv[1], d, init_std_, exponent)),
                 preservesPartitioning=True).persist()
 
+        # The state: per partition b, ("U", user factors of block b) and ("I", block, item factors)
+        # records, keyed by b. Item block b starts in partition b.
         user_blocks, item_blocks = init(0, n_users), init(1, n_items)
+        state = user_blocks.mapValues(lambda v: ("U", *v)).union(
+            item_blocks.map(lambda kv: (kv[0], ("I", kv[0], *kv[1])), preservesPartitioning=True))
         previous = [user_blocks, item_blocks]
         cfg = dict(run=f"{id(ratings)}-{seed_}-{time.time_ns()}", seed=seed_, blocks=P, factors=d, mu=float(mu),
                    loss=loss, lr_schedule=lr_schedule, lr=float(lr_), reg=float(reg_), reg_bias=float(reg_bias_),
                    decay=float(decay), biased=bool(biased))
+        # Stratum s's ratings as their own cached RDD: a task reads its block straight from the cache,
+        # without a Python pass that would unpickle and re-pickle all P blocks to pick one.
+        strata = [ratings.filter(lambda kv, s=s: kv[1][0] == (kv[0] + s) % P)
+                  .mapValues(lambda v: ("R", *v)).persist() for s in range(P)]
+        if sc.union(strata).count() != P * P or user_blocks.union(item_blocks).count() != 2 * P:
+            raise RuntimeError(f"DSGD: expected {P * P} rating blocks in the strata and {2 * P} factor blocks")
+        ratings.unpersist()  # the strata hold every block from here on
         history = []
-        tagged_ratings = ratings.mapValues(lambda v: ("R", *v))
         for epoch in range(int(epochs)):
             start = time.perf_counter()
             losses = sc.accumulator(0.0)  # per-block losses (for history_ only: a retried task may add twice)
             pending = []
             # One Spark job per epoch: the P strata are chained lazily (each a stage with one shuffle,
-            # the item blocks moving to their next user block) and run when the epoch's blocks are counted.
+            # the item blocks moving to their next user block) and run when the epoch's state is counted.
             for s in np.random.default_rng([seed_, 7, epoch]).permutation(P):
                 s = int(s)
-                stratum = tagged_ratings.filter(lambda kv, s=s: kv[1][1] == (kv[0] + s) % P)
-                users_in = user_blocks.mapValues(lambda v: ("U", *v))
-                items_in = item_blocks.map(lambda kv, s=s: ((kv[0] - s) % P, ("I", kv[0], *kv[1]))) \
+                items_in = state.flatMap(lambda kv, s=s: [((kv[1][1] - s) % P, kv[1])] if kv[1][0] == "I" else []) \
                     .partitionBy(P, block_partition)
-                out = stratum.union(users_in).union(items_in) \
+                state = strata[s].union(state).union(items_in) \
                     .mapPartitions(_sgd_task(dict(cfg, epoch=epoch), losses), preservesPartitioning=True).persist()
-                pending.append(out)
-                user_blocks = out.mapPartitions(lambda it: ((t[1], t[2]) for t in it if t[0] == "U"),
-                                                preservesPartitioning=True)
-                item_blocks = out.mapPartitions(lambda it: ((t[1], t[2]) for t in it if t[0] == "I"))
-            user_blocks, item_blocks = user_blocks.persist(), item_blocks.persist()
-            user_blocks.localCheckpoint(), item_blocks.localCheckpoint()  # cut the lineage every epoch
-            if user_blocks.union(item_blocks).count() != 2 * P:
+                pending.append(state)
+            pending.pop()
+            state.localCheckpoint()  # cut the lineage every epoch
+            if state.count() != 2 * P:
                 raise RuntimeError(f"DSGD: epoch {epoch} produced the wrong number of factor blocks")
             for rdd in pending + previous:
                 rdd.unpersist()
-            previous = [user_blocks, item_blocks]
+            previous = [state]
             total = losses.value
             row = {"epoch": epoch, "seconds": time.perf_counter() - start}
             if bpr:
@@ -213,10 +241,12 @@ def fit_matrix_factorization(df, *, user: str = "user", item: str = "item", rati
                 row["train_rmse"] = float(np.sqrt(total / max(stats.n, 1)))
             history.append(row)
         # The model: factor blocks (and, with keep_seen, the pattern) to the driver, once.
-        user_parts, item_parts = user_blocks.collect(), item_blocks.collect()
-        seen_parts = ratings.map(lambda kv: (kv[0], kv[1][0], kv[1][1], kv[1][2], kv[1][3])).collect() \
-            if keep_seen else []
-        user_blocks.unpersist(), item_blocks.unpersist(), ratings.unpersist()
+        final = state.collect()
+        user_parts = [(b, tuple(v[1:])) for b, v in final if v[0] == "U"]
+        item_parts = [(v[1], tuple(v[2:])) for _, v in final if v[0] == "I"]
+        seen_parts = sc.union(strata).map(lambda kv: (kv[0], *kv[1][1:])).collect() if keep_seen else []
+        for rdd in previous + strata:
+            rdd.unpersist()
     dpad = -(-d // _PAD) * _PAD
     Pm, Qm = np.zeros((n_users, dpad), np.float32), np.zeros((n_items, dpad), np.float32)
     um, im = np.zeros((n_users, 4), np.float32), np.zeros((n_items, 4), np.float32)
