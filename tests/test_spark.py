@@ -220,16 +220,17 @@ def test_user_similarity_equals_the_single_machine_kernel(spark, ratings_df, met
 
 # ---- 4. batch recommendation ------------------------------------------------------------------------------
 
-def _check_against_local(model, frame, k):
+def _check_against_local(model, frame, k, users=None, exclude_seen=True):
     pdf = ts.collect_recommendations(frame)
-    users = model.user_index(pdf["user"].to_numpy())
-    ids, scores = model.recommend(np.arange(model.n_users), k=k)
-    assert pdf.groupby("user").size().max() <= k
-    for u in range(model.n_users):
-        rows = pdf[users == u].sort_values("rank")
-        want = ids[u][ids[u] >= 0]
+    got_users = model.user_index(pdf["user"].to_numpy())
+    users = np.arange(model.n_users) if users is None else users
+    ids, scores = model.recommend(users, k=k, exclude_seen=exclude_seen)
+    assert pdf.groupby("user").size().max() <= k and set(got_users) <= set(users)
+    for row, u in enumerate(users):
+        rows = pdf[got_users == u].sort_values("rank")
+        want = ids[row][ids[row] >= 0]
         np.testing.assert_array_equal(model.item_index(rows["item"].to_numpy()), want)
-        np.testing.assert_allclose(rows["score"].to_numpy(), scores[u][: want.size], rtol=1e-6)
+        np.testing.assert_allclose(rows["score"].to_numpy(), scores[row][: want.size], rtol=1e-6)
         np.testing.assert_array_equal(rows["rank"].to_numpy(), np.arange(1, want.size + 1))
 
 
@@ -244,6 +245,27 @@ def test_recommend_all_equals_the_local_models(spark, ratings):
         ts.recommend_all(mf, spark, k=0)
     with pytest.raises(TypeError, match="fitted turborec model"):
         ts.recommend_all("model", spark)
+
+
+def test_recommend_all_by_item_blocks_equals_the_local_model(spark, ratings):
+    # the path for item tables too big to ship whole: (user chunk, item block) tasks + a top-k merge
+    local = _local(_frame(spark, ratings, string_ids=True))
+    mf = turborec.MatrixFactorization(factors=8, epochs=3, seed=0).fit(local)
+    frame = ts.recommend_all(mf, spark, k=6, users_per_task=50, item_blocks=3)
+    plan = frame._jdf.queryExecution().executedPlan().toString()
+    assert "CartesianProduct" in plan and "Broadcast" not in plan  # no task gets the whole item table
+    _check_against_local(mf, frame, 6)
+    # k above a block's size (90 items in 4 blocks), seen items kept, a subset of users
+    some = np.array([5, 0, 77, 140])
+    _check_against_local(mf, ts.recommend_all(mf, spark, k=40, users=some, exclude_seen=False, item_blocks=4), 40,
+                         users=some, exclude_seen=False)
+    # numeric ids, an unbiased model, more blocks than the items need
+    plain = turborec.MatrixFactorization(factors=4, epochs=2, biased=False, seed=1).fit(ratings)
+    _check_against_local(plain, ts.recommend_all(plain, spark, k=5, users_per_task=64, item_blocks=200), 5)
+    with pytest.raises(ValueError, match="item_blocks"):
+        ts.recommend_all(mf, spark, item_blocks=0)
+    with pytest.raises(TypeError, match="item_blocks needs a MatrixFactorization"):
+        ts.recommend_all(turborec.ItemKNN(k=5).fit(local), spark, item_blocks=2)
 
 
 # ---- the README's section runs as written ----------------------------------------------------------------

@@ -14,12 +14,13 @@ import uuid
 
 import numpy as np
 
-from ..models import Recommender
+from ..models import MatrixFactorization, Recommender
 from ..persistence import loads
 from .._threads import effective_threads
 from .._validation import check_param_int
 from ._blocks import task_threads
 from .errors import spark_job
+from .item_blocks import recommend_by_item_blocks
 
 _MODELS: dict = {}  # per Python worker: token of the broadcast -> loaded model (a worker serves many tasks)
 
@@ -42,12 +43,17 @@ def _load(token: str, broadcast):
 
 
 def recommend_all(model: Recommender, spark, *, k: int = 10, exclude_seen: bool = True, users=None,
-                  users_per_task: int = 20_000):
+                  users_per_task: int = 20_000, item_blocks: int | None = None):
     """Top-k recommendations for every user (or the dense ``users``) as a Spark DataFrame.
 
     Columns ``user``, ``item``, ``score`` (float) and ``rank`` (1 = best), raw ids when the model
     was fitted on raw ids. Users with fewer than k candidates get fewer rows. One task answers
     ``users_per_task`` users with ``spark.task.cpus`` kernel threads.
+
+    By default every task gets the whole model (one broadcast). ``item_blocks=B`` (a
+    :class:`turborec.MatrixFactorization` only) is for item tables too big for that: tasks get one
+    chunk of users and one of B item blocks, and the per-block top-k lists are merged per user
+    (same result; float32 scoring, a compressed model's codes are not used).
     """
     from pyspark.sql import SparkSession
 
@@ -58,6 +64,11 @@ def recommend_all(model: Recommender, spark, *, k: int = 10, exclude_seen: bool 
         raise TypeError(f"spark must be a SparkSession, got {type(spark).__name__}")
     k = check_param_int(k, "k", 1)
     users_per_task = check_param_int(users_per_task, "users_per_task", 1)
+    if item_blocks is not None:
+        item_blocks = check_param_int(item_blocks, "item_blocks", 1)
+        if not isinstance(model, MatrixFactorization):
+            raise TypeError(f"item_blocks needs a MatrixFactorization (its item factors are cut into blocks), got "
+                            f"{type(model).__name__}; leave item_blocks=None to ship the whole model")
     n_users = model.n_users
     if users is None:
         users = np.arange(n_users, dtype=np.int64)
@@ -68,11 +79,14 @@ def recommend_all(model: Recommender, spark, *, k: int = 10, exclude_seen: bool 
             raise ValueError(f"users must be a 1-d array of dense user ids in [0, {n_users})")
         users = users.astype(np.int64)
     sc = spark.sparkContext
-    blob = sc.broadcast(model.to_bytes())
-    token = uuid.uuid4().hex
     user_ids, item_ids = model.user_ids_, model.item_ids_
     schema = f"user {_spark_type(user_ids)}, item {_spark_type(item_ids)}, score float, rank int"
     chunks = [users[lo:lo + int(users_per_task)] for lo in range(0, users.size, int(users_per_task))]
+    if item_blocks is not None:
+        return recommend_by_item_blocks(model, spark, k=k, exclude_seen=exclude_seen, chunks=chunks,
+                                        item_blocks=item_blocks, schema=schema)
+    blob = sc.broadcast(model.to_bytes())
+    token = uuid.uuid4().hex
     bc_users = sc.broadcast(chunks)
 
     def run(batches):
