@@ -285,3 +285,47 @@ def test_readme_spark_section_runs(spark, movielens, monkeypatch, tmp_path):
     local = turborec.load("mf-spark.npz")
     ids, _ = local.recommend(local.user_index([1]), k=10)
     assert list(local.item_index(top["item"].to_numpy())) == list(ids[0])
+
+
+# ---- 5. more than one kernel thread per task ---------------------------------------------------------------
+
+_TWO_CPU_TASKS = r"""
+import json, sys
+import numpy as np
+import turborec
+from turborec import spark as ts
+from turborec.spark._blocks import task_threads
+
+spark = ts.local_session("local[2]", task_cpus=int(sys.argv[1]), shuffle_partitions=2)
+spark.sparkContext.setLogLevel("ERROR")
+seen = spark.sparkContext.parallelize(range(2), 2).map(lambda _: task_threads()).collect()
+data = turborec.synthetic(3000, 400, 100_000, seed=8)  # ~25k ratings a block: its own 2 x 2 grid
+coo = data.matrix.tocoo()
+import pandas as pd
+df = spark.createDataFrame(pd.DataFrame({"user": data.user_map.ids[coo.row], "item": data.item_map.ids[coo.col],
+                                         "rating": coo.data.astype(np.float64)}))
+mf = ts.fit_matrix_factorization(df, blocks=2, factors=8, epochs=3, seed=4)
+recs = ts.recommend_all(mf, spark, k=5, users_per_task=700).toPandas().sort_values(["user", "rank"])
+print(json.dumps({"threads": seen, "P": mf.user_factors_.tolist(), "Q": mf.item_factors_.tolist(),
+                  "recs": recs["item"].tolist()}))
+spark.stop()
+"""
+
+
+def test_tasks_with_two_cores_run_two_kernel_threads_and_give_the_same_results(tmp_path):
+    # spark.task.cpus=2 on local[2]: one task at a time, each kernel call on 2 threads; the DSGD
+    # model (the SGD kernel is thread-count independent) and the recommendations must not change.
+    import json
+    import subprocess
+    import sys
+
+    script = tmp_path / "two_cpus.py"
+    script.write_text(_TWO_CPU_TASKS)
+    runs = {}
+    for cpus in (1, 2):
+        out = subprocess.run([sys.executable, str(script), str(cpus)], capture_output=True, text=True, timeout=600)
+        assert out.returncode == 0, out.stderr[-3000:]
+        runs[cpus] = json.loads(out.stdout.strip().splitlines()[-1])
+    assert runs[1]["threads"] == [1, 1] and runs[2]["threads"] == [2, 2]
+    assert runs[1]["P"] == runs[2]["P"] and runs[1]["Q"] == runs[2]["Q"]
+    assert runs[1]["recs"] == runs[2]["recs"]

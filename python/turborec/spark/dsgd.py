@@ -95,8 +95,12 @@ def _sgd_task(cfg: dict, losses):
                 bseed = _block_seed(cfg["seed"], ub, ib, cfg["blocks"])
 
                 def build():
+                    # the block's own grid, by the single-machine rule (from the data, never the thread
+                    # count): a task with spark.task.cpus > 1 runs its kernel on that many threads
+                    # and the model stays the same whatever the cores
+                    inner = max(1, min(int(np.clip(round(np.sqrt(lu.size / 1e4)), 1, 64)), Pb.shape[0], Qb.shape[0]))
                     grid = _kernels.sgd_grid(users=lu, items=li, values=None if bpr else r, n_users=Pb.shape[0],
-                                             n_items=Qb.shape[0], grid=1, seed=bseed, user_sorted=not bpr)
+                                             n_items=Qb.shape[0], grid=inner, seed=bseed, user_sorted=not bpr)
                     if not bpr:
                         return grid, None
                     indptr = np.zeros(Pb.shape[0] + 1, np.int64)
