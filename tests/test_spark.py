@@ -91,6 +91,10 @@ def test_bad_inputs_raise_clear_errors_naming_the_column(spark):
                                   "user long, item string, rating double")
     with pytest.raises(ValueError, match=r"duplicate \(user, item\) pair: \(user=2, item='b'\)"):
         ts.fit_matrix_factorization(twice, blocks=2, epochs=1)
+    # similarity counts them while it builds its row blocks, before any pair is scored
+    for fn in (ts.item_similarity, ts.user_similarity):
+        with pytest.raises(ValueError, match=r"duplicate \(user, item\) pair: \(user=2, item='b'\) occurs 2 times"):
+            fn(twice, 5, blocks=2)
     assert good.count() == 2  # the input is untouched
 
 

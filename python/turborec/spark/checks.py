@@ -92,14 +92,26 @@ def check_interactions(df, user: str, item: str, rating: str | None = None, *, d
             raise ValueError(f"rating column {rating!r} has {row['null_rating']} null values")
         if row["bad_rating"]:
             raise ValueError(f"rating column {rating!r} has {row['bad_rating']} NaN or infinite values")
-    dup = df.groupBy(user, item).count().filter(F.col("count") > 1).limit(1).collect() if duplicates else None
-    if dup:
-        raise ValueError(f"duplicate (user, item) pair: ({user}={dup[0][0]!r}, {item}={dup[0][1]!r}) occurs "
-                         f"{dup[0][2]} times; aggregate first (e.g. df.groupBy({user!r}, {item!r}).agg(...))")
+    error = first_duplicate(df, user, item) if duplicates else None
+    if error is not None:
+        raise error
     if rating is None:
         return RatingStats(int(row["n"]), 1.0, 0.0, 1.0, 1.0)
     return RatingStats(int(row["n"]), float(row["mean"]), float(row["std"] or 0.0), float(row["low"]),
                        float(row["high"]))
+
+
+def first_duplicate(df, user: str, item: str) -> ValueError | None:
+    """The ValueError naming one repeated (user, item) pair of df, None when there is none (a shuffle
+    of every row: callers that sort the pairs anyway count repeats there and call this only to
+    name one)."""
+    from pyspark.sql import functions as F
+
+    dup = df.groupBy(user, item).count().filter(F.col("count") > 1).limit(1).collect()
+    if not dup:
+        return None
+    return ValueError(f"duplicate (user, item) pair: ({user}={dup[0][0]!r}, {item}={dup[0][1]!r}) occurs "
+                      f"{dup[0][2]} times; aggregate first (e.g. df.groupBy({user!r}, {item!r}).agg(...))")
 
 
 def duplicate_error(user: str, item: str, raw_user, raw_item) -> ValueError:

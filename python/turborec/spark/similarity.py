@@ -20,7 +20,7 @@ from ..similarity import METRICS, topk_similarity
 from .._threads import effective_threads
 from .._validation import check_param_int
 from ._blocks import task_threads
-from .checks import check_interactions
+from .checks import check_interactions, first_duplicate
 from .errors import spark_job
 from .ids import index_interactions, to_raw
 
@@ -64,7 +64,7 @@ def _similarity(df, k, *, row_col, other_col, user, item, rating, metric, blocks
     # The per-pair parameters are validated by the kernel's public function on a tiny input now.
     topk_similarity(sp.csr_matrix((1, 1), dtype=np.float32), 1, metric=metric, shrinkage=shrinkage,
                     min_support=min_support, threshold=threshold, n_threads=1)
-    check_interactions(df, user, item, rating)
+    check_interactions(df, user, item, rating, duplicates=False)  # repeats: counted in the blocks below
     with spark_job(f"similarity (metric={metric!r})"):
         data = index_interactions(df, user, item, rating)
         n_rows = len(data.item_map if row_col == "i" else data.user_map)
@@ -107,6 +107,8 @@ def _similarity(df, k, *, row_col, other_col, user, item, rating, metric, blocks
         packed = frame.withColumn("b", (F.col("row") / size).cast("int")).groupBy("b") \
             .applyInPandas(pack, "b int, rows binary, cols binary, vals binary")
 
+        repeats = sc.accumulator(0)
+
         def to_csr(row):
             b = int(row["b"])
             lo = b * size
@@ -114,11 +116,18 @@ def _similarity(df, k, *, row_col, other_col, user, item, rating, metric, blocks
             r = np.frombuffer(row["rows"], np.int32) - lo
             m = sp.csr_matrix((np.frombuffer(row["vals"], np.float32), (r, np.frombuffer(row["cols"], np.int32))),
                               shape=(n, n_cols), dtype=np.float32)
-            m.sum_duplicates()
+            m.sum_duplicates()  # (the constructor already sums repeated (row, col) pairs)
+            repeats.add(r.size - m.nnz)
             return b, m
 
-        # Not cached: the pairs re-read the packed shuffle output (Spark keeps it), nothing leaks.
-        csr_blocks = packed.rdd.map(to_csr)
+        # Built once, now, and cached: every block pair reads its two blocks from here, and the
+        # repeated pairs are known before any similarity is computed. The cache lives as long as
+        # the returned DataFrame's lineage (Spark's ContextCleaner drops it after).
+        csr_blocks = packed.rdd.map(to_csr).persist()
+        csr_blocks.count()
+        if repeats.value:
+            csr_blocks.unpersist()
+            raise first_duplicate(df, user, item) or ValueError("duplicate (user, item) pairs")
         kk = int(k)
 
         def pair(both):
