@@ -110,10 +110,10 @@ def first_duplicate(df, user: str, item: str) -> ValueError | None:
     dup = df.groupBy(user, item).count().filter(F.col("count") > 1).limit(1).collect()
     if not dup:
         return None
-    return ValueError(f"duplicate (user, item) pair: ({user}={dup[0][0]!r}, {item}={dup[0][1]!r}) occurs "
-                      f"{dup[0][2]} times; aggregate first (e.g. df.groupBy({user!r}, {item!r}).agg(...))")
+    return duplicate_error(user, item, dup[0][0], dup[0][1], times=dup[0][2])
 
 
-def duplicate_error(user: str, item: str, raw_user, raw_item) -> ValueError:
-    return ValueError(f"duplicate (user, item) pair: ({user}={raw_user!r}, {item}={raw_item!r}) occurs more than "
-                      f"once; aggregate first (e.g. df.groupBy({user!r}, {item!r}).agg(...))")
+def duplicate_error(user: str, item: str, raw_user, raw_item, *, times: int | None = None) -> ValueError:
+    occurs = "more than once" if times is None else f"{times} times"
+    return ValueError(f"duplicate (user, item) pair: ({user}={raw_user!r}, {item}={raw_item!r}) occurs {occurs}; "
+                      f"aggregate first (e.g. df.groupBy({user!r}, {item!r}).agg(...))")
