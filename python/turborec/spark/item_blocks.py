@@ -21,21 +21,28 @@ from ..topk import topk_dot
 from ._blocks import task_threads
 
 
-def _user_ids(model, users: np.ndarray):
-    """(dense, raw or None) ids of a chunk of users."""
-    return users, None if model.user_ids_ is None else np.asarray(model.user_ids_)[users]
-
-
-def _chunk_payload(model, users: np.ndarray, exclude_seen: bool) -> bytes:
-    seen = model.user_items_[users] if exclude_seen else None
-    return pickle.dumps((*_user_ids(model, users), np.ascontiguousarray(model.user_factors_[users]),
-                         None if seen is None else (seen.indptr, seen.indices)), protocol=5)
-
-
-def _block_payload(model, lo: int, hi: int) -> bytes:
-    bias = np.ascontiguousarray(model.item_bias_[lo:hi]) if model.biased else None
-    raw = None if model.item_ids_ is None else np.asarray(model.item_ids_)[lo:hi]
-    return pickle.dumps((lo, hi, raw, np.ascontiguousarray(model.item_factors_[lo:hi]), bias), protocol=5)
+def _payloads(model, chunks, edges, exclude_seen: bool):
+    """(per-chunk payloads, per-block rows, per-chunk (dense, raw) user ids), the model's arrays
+    read once (its fitted properties copy or rebuild on every access)."""
+    P, Q = model.user_factors_, model.item_factors_
+    bias = model.item_bias_ if model.biased else None
+    seen = model.user_items_ if exclude_seen else None
+    user_raw = None if model.user_ids_ is None else np.asarray(model.user_ids_)
+    item_raw = None if model.item_ids_ is None else np.asarray(model.item_ids_)
+    ids = [(users, None if user_raw is None else user_raw[users]) for users in chunks]
+    chunk_payloads = []
+    for users, raw in ids:
+        rows = None if seen is None else seen[users]
+        chunk_payloads.append(pickle.dumps((users, raw, np.ascontiguousarray(P[users]),
+                                            None if rows is None else (rows.indptr, rows.indices)), protocol=5))
+    block_rows = []
+    for b, (lo, hi) in enumerate(zip(edges[:-1].tolist(), edges[1:].tolist())):
+        if hi > lo:
+            block_rows.append((b, pickle.dumps((lo, hi, None if item_raw is None else item_raw[lo:hi],
+                                                np.ascontiguousarray(Q[lo:hi]),
+                                                None if bias is None else np.ascontiguousarray(bias[lo:hi])),
+                                               protocol=5)))
+    return chunk_payloads, block_rows, ids
 
 
 def _partial_top_k(k: int, n_items: int):
@@ -105,9 +112,7 @@ def recommend_by_item_blocks(model, spark, *, k: int, exclude_seen: bool, chunks
     n_items = model.n_items
     k = min(int(k), n_items)
     edges = np.linspace(0, n_items, int(item_blocks) + 1).astype(np.int64)
-    chunk_payloads = [_chunk_payload(model, c, exclude_seen) for c in chunks]
-    block_rows = [(b, _block_payload(model, int(lo), int(hi))) for b, (lo, hi) in enumerate(zip(edges[:-1], edges[1:]))
-                  if hi > lo]
+    chunk_payloads, block_rows, chunk_ids = _payloads(model, chunks, edges, exclude_seen)
     # One row per partition on each side: the Cartesian product's tasks are the (chunk, block) pairs.
     left = spark.createDataFrame(sc.parallelize(list(enumerate(chunk_payloads)), len(chunk_payloads)),
                                  "chunk int, chunk_payload binary")
@@ -116,5 +121,4 @@ def recommend_by_item_blocks(model, spark, *, k: int, exclude_seen: bool, chunks
     pairs = left.hint("shuffle_replicate_nl").crossJoin(right.hint("shuffle_replicate_nl"))
     partial = pairs.mapInPandas(_partial_top_k(k, n_items), "chunk int, block int, part binary")
     # the merge needs each chunk's user ids only: a broadcast of the chunks' (small) id arrays
-    chunk_ids = sc.broadcast([_user_ids(model, c) for c in chunks])
-    return partial.groupBy("chunk").applyInPandas(_merge(k, chunk_ids), schema)
+    return partial.groupBy("chunk").applyInPandas(_merge(k, sc.broadcast(chunk_ids)), schema)
