@@ -112,7 +112,11 @@ inline bool is_negative_zero(float v) {
 
 // B's rows are visited in an order the hardware prefetcher cannot guess: request the whole row a
 // few visits ahead (measured: ~1.5x on power-law data, where rows are short and scattered).
+// Finding a row's extent is itself a cache miss (B's indptr is megabytes, visited at random), so
+// that entry is requested further ahead: otherwise each row prefetch waits for it (measured on
+// the case, alternating runs: 10-20% faster).
 constexpr int kPrefetchAhead = 4;
+constexpr int kIndptrAhead = 16;
 
 // GCC treats a loop of __builtin_prefetch as free of side effects and deletes it at -O2 (seen
 // with GCC 12); an asm statement cannot be deleted. prefetcht0 is part of baseline x86-64.
@@ -163,6 +167,7 @@ struct Context {
     const float* bv = y.b.data.data();
     const int64_t pb = a.row_begin(i), pe = a.row_end(i);
     for (int64_t p = pb; p < pe; ++p) {
+      if (p + kIndptrAhead < pe) prefetch(bp + a.indices[p + kIndptrAhead]);
       if (p + kPrefetchAhead < pe) prefetch_row(a.indices[p + kPrefetchAhead]);
       const int64_t f = a.indices[p];
       const float w = a.data[p];
