@@ -62,6 +62,9 @@ int64_t eytzinger(const int32_t* a, int32_t* out, int64_t n, int64_t next, int64
   return eytzinger(a, out, n, next, 2 * k + 2);
 }
 
+// Samples per unit of work handed to a thread (the prefetch pipeline restarts at each one).
+constexpr int64_t kSampleChunk = 4096;
+
 }  // namespace
 
 uint64_t feature_mf_stream(uint64_t seed, int epoch, int64_t chunk) {
@@ -146,16 +149,20 @@ double feature_mf_epoch(const FeatureRows& U, const FeatureRows& I, const int32_
         K.feature_mf_rows(I.indptr, I.indices, I.data, sampling.pool + lo, hi - lo, st.item_emb, st.item_bias, d, cache,
                           cache_bias.data());
       });
-    parallel_chunks(threads, 1, threads, [&](int, int64_t c, int64_t) {
+    // Threads take the round's samples a chunk at a time, each on its own random stream: a thread
+    // the OS preempts (or one with costlier samples) no longer holds the other up at the end of
+    // every round, as fixed halves did (an epoch here is ~15 ms). One thread runs the chunks in
+    // order on stream 0: the same samples and draws as a single call.
+    parallel_chunks(len, kSampleChunk, threads, [&](int tid, int64_t lo, int64_t hi) {
       FlushDenormals ftz;
-      std::vector<float>& buf = scratch[static_cast<size_t>(c)];
+      std::vector<float>& buf = scratch[static_cast<size_t>(tid)];
       if (buf.empty()) buf.assign(static_cast<size_t>(5 * d), 0.0f);
       FeatureMfArgs mine = a;
-      mine.begin = r0 + len * c / threads;
-      mine.end = r0 + len * (c + 1) / threads;
+      mine.begin = r0 + lo;
+      mine.end = r0 + hi;
       mine.scratch = buf.data();
-      mine.rng = &rng[static_cast<size_t>(c)];
-      losses[static_cast<size_t>(c)] += K.feature_mf_samples(mine);
+      mine.rng = &rng[static_cast<size_t>(tid)];
+      losses[static_cast<size_t>(tid)] += K.feature_mf_samples(mine);
     });
   }
   double total = 0.0;
