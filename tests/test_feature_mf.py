@@ -232,6 +232,24 @@ def test_deterministic_at_one_thread_and_threads_work(tiny):
         assert np.isfinite(m.embeddings["item_emb"]).all() and m.history_[-1]["train_loss"] >= 0
 
 
+@pytest.mark.parametrize("loss", ["squared", "bpr", "warp"])
+def test_threads_keep_private_feature_rows_and_merge_every_change(loss):
+    # With several threads the side-feature rows are updated in per-thread copies and merged every
+    # 8,192 samples per thread; 48k samples give several merges per epoch. A merge that dropped a
+    # thread's changes would leave those rows near their start, one that doubled them far past it.
+    R = sp.random(600, 400, density=0.2, format="csr", random_state=0, dtype=np.float32)
+    F = sp.random(400, 6, density=0.5, format="csr", random_state=1, dtype=np.float32)
+    start = FeatureMF(factors=8, epochs=0, loss=loss, seed=3, n_threads=1).fit(R, item_features=F).embeddings["item_emb"]
+    moved = {}
+    for threads in (1, 2):
+        m = FeatureMF(factors=8, epochs=3, loss=loss, seed=3, n_threads=threads).fit(R, item_features=F)
+        emb = m.embeddings["item_emb"]
+        assert np.isfinite(emb).all()
+        moved[threads] = (np.abs(emb[:6] - start[:6]).sum(), np.abs(emb[6:] - start[6:]).sum())
+    for part in (0, 1):  # the shared feature rows, then the own vectors
+        assert 0.5 < moved[2][part] / moved[1][part] < 2.0, (part, moved)
+
+
 def test_save_load_fold_in(tiny, tmp_path):
     R, F, Fu = tiny
     for loss in ("squared", "warp"):

@@ -61,7 +61,7 @@ double epoch_binding(const FeatureCsr& user_features, const FeatureCsr& item_fea
                      carray<float> user_emb, carray<float> item_emb, carray<float> user_bias, carray<float> item_bias,
                      carray<float> user_acc, carray<float> item_acc, int factors, float mu, const std::string& loss, float lr,
                      float reg, float reg_bias, bool adagrad, bool biased, int max_sampled, uint64_t seed, int epoch,
-                     int n_threads, int64_t refresh) {
+                     int n_threads, int64_t refresh, int64_t shared_item_features) {
   const FeatureRows U = rows_of(user_features, "user_features");
   const FeatureRows I = rows_of(item_features, "item_features");
   require(user_emb.ndim() == 2 && item_emb.ndim() == 2 && user_emb.shape(1) == item_emb.shape(1),
@@ -102,6 +102,9 @@ double epoch_binding(const FeatureCsr& user_features, const FeatureCsr& item_fea
   o.seed = seed;
   require(refresh >= 0, "refresh must be >= 0");
   o.refresh = refresh;
+  require(shared_item_features >= 0 && shared_item_features <= I.n_cols,
+          "shared_item_features must be in [0, item feature columns]");
+  o.shared_item_features = static_cast<int32_t>(shared_item_features);
   FeatureMfSampling s;
   if (o.loss != FeatureMfLoss::squared) {
     require(pos_indptr && pos_indices && pool, "ranking losses need positives and a negative pool");
@@ -163,6 +166,7 @@ void bind_feature_mf(py::module_& m) {
         py::arg("item_acc").noconvert(), py::arg("factors"), py::arg("mu"), py::arg("loss"), py::arg("lr"),
         py::arg("reg"), py::arg("reg_bias"), py::arg("adagrad"), py::arg("biased"), py::arg("max_sampled"),
         py::arg("seed"), py::arg("epoch"), py::arg("n_threads"), py::arg("refresh") = 0,
+        py::arg("shared_item_features") = 0,
         "One lock-free parallel SGD epoch of the feature-aware factorisation; returns the summed loss.");
   m.def("feature_mf_stream", &feature_mf_stream, py::arg("seed"), py::arg("epoch"), py::arg("chunk"),
         "Seed of the negative-sampling stream of one chunk of one epoch (splitmix64).");

@@ -64,6 +64,57 @@ int64_t eytzinger(const int32_t* a, int32_t* out, int64_t n, int64_t next, int64
 
 // Samples per unit of work handed to a thread (the prefetch pipeline restarts at each one).
 constexpr int64_t kSampleChunk = 4096;
+// Samples per thread between merges of the threads' private feature rows.
+constexpr int64_t kMergeSamples = 2 * kSampleChunk;
+// The most shared feature columns (x row width) kept per thread: beyond it copying and merging
+// them costs more than the cache traffic it saves (the long tail of a big vocabulary is rarely hot).
+constexpr int64_t kMaxPrivateFloats = 1 << 18;
+
+// Threads' private copies of the item tables' first `n` rows (factors, bias, accumulators) and the
+// values they all started from; merge() adds every copy's change to the tables and restarts them.
+class PrivateRows {
+ public:
+  PrivateRows(FeatureMfState& st, int64_t n, int threads)
+      : st_(st), n_(n), emb_(threads), bias_(threads), acc_(threads) {
+    if (n_ == 0) return;
+    base_emb_.assign(st.item_emb, st.item_emb + n_ * st.dpad);
+    base_bias_.assign(st.item_bias, st.item_bias + n_);
+    base_acc_.assign(st.item_acc, st.item_acc + 2 * n_);
+    for (int t = 0; t < threads; ++t) {
+      emb_[t] = base_emb_;
+      bias_[t] = base_bias_;
+      acc_[t] = base_acc_;
+    }
+  }
+  int32_t end() const { return static_cast<int32_t>(n_); }
+  void attach(FeatureMfArgs& a, int tid) {
+    if (n_ == 0) return;
+    a.item_private_end = static_cast<int32_t>(n_);
+    a.item_private_emb = emb_[tid].data();
+    a.item_private_bias = bias_[tid].data();
+    a.item_private_acc = acc_[tid].data();
+  }
+  void merge() {
+    if (n_ == 0) return;
+    fold(emb_, base_emb_, st_.item_emb);
+    fold(bias_, base_bias_, st_.item_bias);
+    fold(acc_, base_acc_, st_.item_acc);
+  }
+
+ private:
+  static void fold(std::vector<std::vector<float>>& copies, std::vector<float>& base, float* table) {
+    for (size_t x = 0; x < base.size(); ++x) {
+      float v = base[x];
+      for (const auto& c : copies) v += c[x] - base[x];
+      base[x] = table[x] = v;
+    }
+    for (auto& c : copies) c = base;
+  }
+  FeatureMfState& st_;
+  int64_t n_;
+  std::vector<float> base_emb_, base_bias_, base_acc_;
+  std::vector<std::vector<float>> emb_, bias_, acc_;
+};
 
 }  // namespace
 
@@ -142,6 +193,13 @@ double feature_mf_epoch(const FeatureRows& U, const FeatureRows& I, const int32_
   a.pos_tree = ranking ? pos_tree.data() : nullptr;
   a.pool = sampling.pool;
   a.pool_size = sampling.pool_size;
+  a.item_private_end = 0;
+  const int64_t n_private =
+      threads > 1 && static_cast<int64_t>(o.shared_item_features) * (d + 3) <= kMaxPrivateFloats
+          ? std::min<int64_t>(o.shared_item_features, I.n_cols)
+          : 0;
+  PrivateRows private_rows(st, n_private, threads);
+  const int64_t merge_every = n_private ? kMergeSamples * threads : std::max<int64_t>(n, 1);
   for (int64_t r0 = 0; r0 < n; r0 += round) {
     const int64_t r1 = std::min(n, r0 + round), len = r1 - r0;
     if (warp)
@@ -153,17 +211,22 @@ double feature_mf_epoch(const FeatureRows& U, const FeatureRows& I, const int32_
     // the OS preempts (or one with costlier samples) no longer holds the other up at the end of
     // every round, as fixed halves did (an epoch here is ~15 ms). One thread runs the chunks in
     // order on stream 0: the same samples and draws as a single call.
-    parallel_chunks(len, kSampleChunk, threads, [&](int tid, int64_t lo, int64_t hi) {
-      FlushDenormals ftz;
-      std::vector<float>& buf = scratch[static_cast<size_t>(tid)];
-      if (buf.empty()) buf.assign(static_cast<size_t>(5 * d), 0.0f);
-      FeatureMfArgs mine = a;
-      mine.begin = r0 + lo;
-      mine.end = r0 + hi;
-      mine.scratch = buf.data();
-      mine.rng = &rng[static_cast<size_t>(tid)];
-      losses[static_cast<size_t>(tid)] += K.feature_mf_samples(mine);
-    });
+    for (int64_t m0 = r0; m0 < r1; m0 += merge_every) {
+      const int64_t m1 = std::min(r1, m0 + merge_every);
+      parallel_chunks(m1 - m0, kSampleChunk, threads, [&](int tid, int64_t lo, int64_t hi) {
+        FlushDenormals ftz;
+        std::vector<float>& buf = scratch[static_cast<size_t>(tid)];
+        if (buf.empty()) buf.assign(static_cast<size_t>(5 * d), 0.0f);
+        FeatureMfArgs mine = a;
+        mine.begin = m0 + lo;
+        mine.end = m0 + hi;
+        mine.scratch = buf.data();
+        mine.rng = &rng[static_cast<size_t>(tid)];
+        private_rows.attach(mine, tid);
+        losses[static_cast<size_t>(tid)] += K.feature_mf_samples(mine);
+      });
+      private_rows.merge();
+    }
   }
   double total = 0.0;
   for (double l : losses) total += l;

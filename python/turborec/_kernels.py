@@ -190,15 +190,17 @@ def feature_mf_epoch(*, user_features: FeatureCsr, item_features: FeatureCsr, us
                      values: np.ndarray | None, order: np.ndarray, positives: sp.csr_matrix | None,
                      pool: np.ndarray | None, tables: tuple, factors: int, mu: float, loss: str, lr: float, reg: float,
                      reg_bias: float, adagrad: bool, biased: bool, max_sampled: int, seed: int, epoch: int,
-                     n_threads: int, refresh: int = 0) -> float:
+                     n_threads: int, refresh: int = 0, shared_item_features: int = 0) -> float:
     """One SGD epoch; ``tables`` = (user_emb, item_emb, user_bias, item_bias, user_acc, item_acc),
     updated in place. ``positives``: the users x items training pattern (ranking losses).
-    ``refresh``: WARP's samples per round of its negative-scoring cache (0: the default)."""
+    ``refresh``: WARP's samples per round of its negative-scoring cache (0: the default).
+    ``shared_item_features``: the leading item columns that many items share (the side features
+    before the own-vector block); with several threads each keeps its own copy between merges."""
     pos_indptr, pos_indices = (None, None) if positives is None else (positives.indptr.astype(np.int64, copy=False),
                                                                       positives.indices)
     return _core.feature_mf_epoch(user_features, item_features, users, items, values, order, pos_indptr, pos_indices,
                                   pool, *tables, factors, mu, loss, lr, reg, reg_bias, adagrad, biased, max_sampled,
-                                  seed, epoch, n_threads, refresh)
+                                  seed, epoch, n_threads, refresh, shared_item_features)
 
 
 def feature_mf_materialise(features: FeatureCsr, *, emb: np.ndarray, bias: np.ndarray, n_threads: int):

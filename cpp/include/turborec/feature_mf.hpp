@@ -48,6 +48,12 @@ struct FeatureMfOptions {
   int max_sampled = 10;  // WARP: negatives tried per positive
   int64_t refresh = 0;   // WARP: samples per round (0: feature_mf_refresh_interval)
   uint64_t seed = 0;
+  // Item feature columns [0, shared_item_features) are shared by many items (genres, tags; the
+  // own-vector columns come after them). With several threads, and when they are few, each thread
+  // updates its own copy of their rows, merged into the tables every kMergeSamples samples per
+  // thread: every sample writes a few of them, and shared they moved between the cores' caches on
+  // most writes. One thread always writes the tables directly.
+  int32_t shared_item_features = 0;
 };
 
 // What the ranking losses sample negatives from: `pool` (items with interactions), rejecting the

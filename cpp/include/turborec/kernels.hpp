@@ -80,6 +80,13 @@ struct FeatureMfArgs {
   // rows of the positive and the chosen negative are recomputed after their update.
   float* cache;
   float* cache_bias;
+  // Item features f < item_private_end are read and written in this thread's copies of their
+  // rows, bias and accumulators (item_private_*, indexed by f like the shared tables), which the
+  // epoch merges into the shared ones between rounds; 0: none.
+  int32_t item_private_end;
+  float* item_private_emb;
+  float* item_private_bias;
+  float* item_private_acc;
   float* scratch;  // 5 x dpad floats
   int dpad;        // a multiple of 16
   int factors;

@@ -28,10 +28,36 @@ inline bool fmf_is_positive(const FeatureMfArgs& a, int32_t u, int32_t j) {
   return false;
 }
 
+// One side's feature tables. Features f < private_end live in this thread's private copies (see
+// FeatureMfArgs::item_private_end), the others in the shared tables.
+struct FmfRows {
+  float* emb;
+  float* bias;
+  float* acc;
+  int32_t private_end;
+  float* private_emb;
+  float* private_bias;
+  float* private_acc;
+
+  float* row(int32_t f, int dpad) const {
+    return (f < private_end ? private_emb : emb) + static_cast<int64_t>(f) * dpad;
+  }
+  float& bias_of(int32_t f) const { return (f < private_end ? private_bias : bias)[f]; }
+  float* acc_of(int32_t f) const { return (f < private_end ? private_acc : acc) + 2 * static_cast<int64_t>(f); }
+};
+
+inline FmfRows fmf_user_rows(const FeatureMfArgs& a) {
+  return {a.user_emb, a.user_bias, a.user_acc, 0, nullptr, nullptr, nullptr};
+}
+inline FmfRows fmf_item_rows(const FeatureMfArgs& a) {
+  return {a.item_emb, a.item_bias, a.item_acc, a.item_private_end, a.item_private_emb, a.item_private_bias,
+          a.item_private_acc};
+}
+
 // out = sum_t data[t] * emb[indices[t]] over row r; returns sum_t data[t] * bias[indices[t]].
 template <int D>
 inline float fmf_represent(const int64_t* indptr, const int32_t* indices, const float* data, int64_t r,
-                           const float* emb, const float* bias, int dpad, float* out) {
+                           const FmfRows& rows, int dpad, float* out) {
   float b = 0.0f;
   const int64_t t0 = indptr[r], t1 = indptr[r + 1];
   if constexpr (D > 0) {
@@ -40,20 +66,20 @@ inline float fmf_represent(const int64_t* indptr, const int32_t* indices, const 
     for (int v = 0; v < NV; ++v) acc[v] = vzero();
     for (int64_t t = t0; t < t1; ++t) {
       const float w = data[t];
-      const float* e = emb + static_cast<int64_t>(indices[t]) * D;
+      const float* e = rows.row(indices[t], D);
       const vf vw = vset1(w);
       for (int v = 0; v < NV; ++v) acc[v] = vfmadd(vw, vload(e + v * W), acc[v]);
-      b += w * bias[indices[t]];
+      b += w * rows.bias_of(indices[t]);
     }
     for (int v = 0; v < NV; ++v) vstore(out + v * W, acc[v]);
   } else {
     for (int c = 0; c < dpad; c += W) vstore(out + c, vzero());
     for (int64_t t = t0; t < t1; ++t) {
       const float w = data[t];
-      const float* e = emb + static_cast<int64_t>(indices[t]) * dpad;
+      const float* e = rows.row(indices[t], dpad);
       const vf vw = vset1(w);
       for (int c = 0; c < dpad; c += W) vstore(out + c, vfmadd(vw, vload(e + c), vload(out + c)));
-      b += w * bias[indices[t]];
+      b += w * rows.bias_of(indices[t]);
     }
   }
   return b;
@@ -64,8 +90,8 @@ inline float fmf_represent(const int64_t* indptr, const int32_t* indices, const 
 // |g|^2 / factors (bias: gb^2) and the steps are lr / sqrt(accumulator). `g` is scratch for the
 // run-time row length.
 template <int D>
-inline void fmf_update(const int64_t* indptr, const int32_t* indices, const float* data, int64_t r, float* emb,
-                       float* bias, float* acc, const float* dir, float coef, float coef_b, const FeatureMfArgs& a,
+inline void fmf_update(const int64_t* indptr, const int32_t* indices, const float* data, int64_t r,
+                       const FmfRows& rows, const float* dir, float coef, float coef_b, const FeatureMfArgs& a,
                        float inv_d, float* g) {
   const int dpad = D ? D : a.dpad;
   const vf vr = vset1(a.reg);
@@ -73,17 +99,19 @@ inline void fmf_update(const int64_t* indptr, const int32_t* indices, const floa
   auto steps_of = [&](int32_t f, float gsq, float gb, float* steps) {
     steps[0] = steps[1] = a.lr;
     if (a.adagrad) {
-      acc[2 * f] += gsq * inv_d;
-      if (a.biased) acc[2 * f + 1] += gb * gb;
-      adagrad_steps(a.lr, acc[2 * f], acc[2 * f + 1], 1.0f, 1.0f, steps);
+      float* acc = rows.acc_of(f);
+      acc[0] += gsq * inv_d;
+      if (a.biased) acc[1] += gb * gb;
+      adagrad_steps(a.lr, acc[0], acc[1], 1.0f, 1.0f, steps);
     }
   };
   for (int64_t t = indptr[r]; t < indptr[r + 1]; ++t) {
     const int32_t f = indices[t];
     const float w = data[t];
-    float* e = emb + static_cast<int64_t>(f) * dpad;
+    float* e = rows.row(f, dpad);
+    float& bias = rows.bias_of(f);
     const vf vc = vset1(coef * w);
-    const float gb = a.biased ? coef_b * w + a.reg_bias * bias[f] : 0.0f;
+    const float gb = a.biased ? coef_b * w + a.reg_bias * bias : 0.0f;
     float steps[4];
     if constexpr (D > 0) {
       constexpr int NV = D / W;
@@ -107,7 +135,7 @@ inline void fmf_update(const int64_t* indptr, const int32_t* indices, const floa
       const vf vs = vset1(-steps[0]);
       for (int c = 0; c < dpad; c += W) vstore(e + c, vfmadd(vs, vload(g + c), vload(e + c)));
     }
-    if (a.biased) bias[f] -= steps[1] * gb;
+    if (a.biased) bias -= steps[1] * gb;
   }
 }
 
@@ -127,13 +155,13 @@ inline void fmf_prefetch_row(const float* row, int dpad) {
 }
 
 // The embedding rows (and AdaGrad accumulators) of row r's first features.
-inline void fmf_prefetch_features(const int64_t* indptr, const int32_t* indices, int64_t r, const float* emb,
-                                  const float* acc, int dpad) {
+inline void fmf_prefetch_features(const int64_t* indptr, const int32_t* indices, int64_t r, const FmfRows& rows,
+                                  int dpad) {
   const int64_t t0 = indptr[r], t1 = indptr[r + 1] < t0 + 8 ? indptr[r + 1] : t0 + 8;
   for (int64_t t = t0; t < t1; ++t) {
-    const int64_t f = indices[t];
-    fmf_prefetch_row(emb + f * dpad, dpad);
-    prefetch_line(acc + 2 * f);
+    const int32_t f = indices[t];
+    fmf_prefetch_row(rows.row(f, dpad), dpad);
+    prefetch_line(rows.acc_of(f));
   }
 }
 
@@ -163,8 +191,8 @@ inline void fmf_prefetch_sample(const FeatureMfArgs& a, int64_t s, int dpad) {
   }
   if (s + 6 < a.end) {
     const int64_t t = a.order[s + 6];
-    fmf_prefetch_features(a.u_indptr, a.u_indices, a.users[t], a.user_emb, a.user_acc, dpad);
-    fmf_prefetch_features(a.i_indptr, a.i_indices, a.items[t], a.item_emb, a.item_acc, dpad);
+    fmf_prefetch_features(a.u_indptr, a.u_indices, a.users[t], fmf_user_rows(a), dpad);
+    fmf_prefetch_features(a.i_indptr, a.i_indices, a.items[t], fmf_item_rows(a), dpad);
   }
 }
 
@@ -185,7 +213,7 @@ inline int32_t fmf_draw(const FeatureMfArgs& a, FeatureMfStream& st, int dpad) {
     fmf_prefetch_cols(a.i_indptr, a.i_indices, a.i_data, st.ahead[(st.head + 7) & M]);
   } else {
     fmf_prefetch_cols(a.i_indptr, a.i_indices, a.i_data, st.ahead[(st.head + 3) & M]);
-    fmf_prefetch_features(a.i_indptr, a.i_indices, st.ahead[(st.head + 1) & M], a.item_emb, a.item_acc, dpad);
+    fmf_prefetch_features(a.i_indptr, a.i_indices, st.ahead[(st.head + 1) & M], fmf_item_rows(a), dpad);
   }
   return c;
 }
@@ -209,6 +237,7 @@ double fmf_samples_fixed(const FeatureMfArgs& args) {
   float* const dir = qj + dpad;
   float* const g = dir + dpad;
   const float inv_d = 1.0f / static_cast<float>(a.factors);
+  const FmfRows user_rows = fmf_user_rows(a), item_rows = fmf_item_rows(a);
   const double warp_n = static_cast<double>(a.pool_size > 1 ? a.pool_size - 1 : 1);
   FeatureMfStream st = *a.rng;
   const bool ranking = a.loss != 0;
@@ -222,14 +251,14 @@ double fmf_samples_fixed(const FeatureMfArgs& args) {
     fmf_prefetch_sample(a, s, dpad);
     const int64_t t = a.order[s];
     const int32_t u = a.users[t], i = a.items[t];
-    float bu = fmf_represent<D>(a.u_indptr, a.u_indices, a.u_data, u, a.user_emb, a.user_bias, dpad, p);
-    float bi = fmf_represent<D>(a.i_indptr, a.i_indices, a.i_data, i, a.item_emb, a.item_bias, dpad, qi);
+    float bu = fmf_represent<D>(a.u_indptr, a.u_indices, a.u_data, u, user_rows, dpad, p);
+    float bi = fmf_represent<D>(a.i_indptr, a.i_indices, a.i_data, i, item_rows, dpad, qi);
     if (!a.biased) bu = bi = 0.0f;
     if (!ranking) {
       const float e = a.mu + bu + bi + dot_inline(p, qi, dpad) - a.values[t];
       loss += static_cast<double>(e) * e;
-      fmf_update<D>(a.u_indptr, a.u_indices, a.u_data, u, a.user_emb, a.user_bias, a.user_acc, qi, e, e, a, inv_d, g);
-      fmf_update<D>(a.i_indptr, a.i_indices, a.i_data, i, a.item_emb, a.item_bias, a.item_acc, p, e, e, a, inv_d, g);
+      fmf_update<D>(a.u_indptr, a.u_indices, a.u_data, u, user_rows, qi, e, e, a, inv_d, g);
+      fmf_update<D>(a.i_indptr, a.i_indices, a.i_data, i, item_rows, p, e, e, a, inv_d, g);
       continue;
     }
     const float si = bi + dot_inline(p, qi, dpad);
@@ -237,7 +266,7 @@ double fmf_samples_fixed(const FeatureMfArgs& args) {
     float coef = 0.0f;
     if (a.loss == 1) {
       j = fmf_bpr_negative(a, u, st, dpad);
-      const float bj = fmf_represent<D>(a.i_indptr, a.i_indices, a.i_data, j, a.item_emb, a.item_bias, dpad, qj);
+      const float bj = fmf_represent<D>(a.i_indptr, a.i_indices, a.i_data, j, item_rows, dpad, qj);
       const float x = si - ((a.biased ? bj : 0.0f) + dot_inline(p, qj, dpad));
       coef = 1.0f / (1.0f + __builtin_expf(x));  // d/dx of -log sigmoid(x) is -coef
       loss += x > -30.0f ? __builtin_log1pf(__builtin_expf(-x)) : -x;
@@ -261,7 +290,7 @@ double fmf_samples_fixed(const FeatureMfArgs& args) {
         for (int b = 0; b < batch; ++b) {
           const int32_t c = st.ahead[(st.head + b) & M];
           if (!(sc[b] > si - 1.0f) || fmf_is_positive(a, u, c)) continue;
-          const float bj = fmf_represent<D>(a.i_indptr, a.i_indices, a.i_data, c, a.item_emb, a.item_bias, dpad, qj);
+          const float bj = fmf_represent<D>(a.i_indptr, a.i_indices, a.i_data, c, item_rows, dpad, qj);
           sj = (a.biased ? bj : 0.0f) + dot_inline(p, qj, dpad);
           if (sj > si - 1.0f) {
             j = c;
@@ -279,13 +308,13 @@ double fmf_samples_fixed(const FeatureMfArgs& args) {
     }
     // minimise -log sigmoid(si - sj) (BPR) or coef * (1 - si + sj) (WARP): d/dp = -coef (qi - qj)
     for (int c = 0; c < dpad; c += W) vstore(dir + c, vsub(vload(qi + c), vload(qj + c)));
-    fmf_update<D>(a.u_indptr, a.u_indices, a.u_data, u, a.user_emb, a.user_bias, a.user_acc, dir, -coef, 0.0f, a, inv_d, g);
-    fmf_update<D>(a.i_indptr, a.i_indices, a.i_data, i, a.item_emb, a.item_bias, a.item_acc, p, -coef, -coef, a, inv_d, g);
-    fmf_update<D>(a.i_indptr, a.i_indices, a.i_data, j, a.item_emb, a.item_bias, a.item_acc, p, coef, coef, a, inv_d, g);
+    fmf_update<D>(a.u_indptr, a.u_indices, a.u_data, u, user_rows, dir, -coef, 0.0f, a, inv_d, g);
+    fmf_update<D>(a.i_indptr, a.i_indices, a.i_data, i, item_rows, p, -coef, -coef, a, inv_d, g);
+    fmf_update<D>(a.i_indptr, a.i_indices, a.i_data, j, item_rows, p, coef, coef, a, inv_d, g);
     if (a.loss == 2) {  // the two items just updated are scored exactly again
-      a.cache_bias[i] = fmf_represent<D>(a.i_indptr, a.i_indices, a.i_data, i, a.item_emb, a.item_bias, dpad,
+      a.cache_bias[i] = fmf_represent<D>(a.i_indptr, a.i_indices, a.i_data, i, item_rows, dpad,
                                          a.cache + static_cast<int64_t>(i) * dpad);
-      a.cache_bias[j] = fmf_represent<D>(a.i_indptr, a.i_indices, a.i_data, j, a.item_emb, a.item_bias, dpad,
+      a.cache_bias[j] = fmf_represent<D>(a.i_indptr, a.i_indices, a.i_data, j, item_rows, dpad,
                                          a.cache + static_cast<int64_t>(j) * dpad);
     }
   }
@@ -306,15 +335,16 @@ double feature_mf_samples(const FeatureMfArgs& a) {
 // out[rows[k]] = sum of row rows[k]'s feature vectors, out_bias likewise (rows null: 0 .. n - 1).
 void feature_mf_rows(const int64_t* indptr, const int32_t* indices, const float* data, const int32_t* rows, int64_t n,
                      const float* emb, const float* bias, int dpad, float* out, float* out_bias) {
+  const FmfRows tables{const_cast<float*>(emb), const_cast<float*>(bias), nullptr, 0, nullptr, nullptr, nullptr};
   for (int64_t k = 0; k < n; ++k) {
     const int64_t r = rows ? rows[k] : k;
     float* o = out + r * dpad;
     switch (dpad) {
-      case 16: out_bias[r] = fmf_represent<16>(indptr, indices, data, r, emb, bias, dpad, o); break;
-      case 32: out_bias[r] = fmf_represent<32>(indptr, indices, data, r, emb, bias, dpad, o); break;
-      case 48: out_bias[r] = fmf_represent<48>(indptr, indices, data, r, emb, bias, dpad, o); break;
-      case 64: out_bias[r] = fmf_represent<64>(indptr, indices, data, r, emb, bias, dpad, o); break;
-      default: out_bias[r] = fmf_represent<0>(indptr, indices, data, r, emb, bias, dpad, o);
+      case 16: out_bias[r] = fmf_represent<16>(indptr, indices, data, r, tables, dpad, o); break;
+      case 32: out_bias[r] = fmf_represent<32>(indptr, indices, data, r, tables, dpad, o); break;
+      case 48: out_bias[r] = fmf_represent<48>(indptr, indices, data, r, tables, dpad, o); break;
+      case 64: out_bias[r] = fmf_represent<64>(indptr, indices, data, r, tables, dpad, o); break;
+      default: out_bias[r] = fmf_represent<0>(indptr, indices, data, r, tables, dpad, o);
     }
   }
 }

@@ -219,6 +219,8 @@ class FeatureMF(Recommender):
         values = None if ranking else np.ascontiguousarray(R.data, dtype=np.float32)
         pool = np.flatnonzero(np.bincount(items, minlength=R.shape[1]) > 0).astype(np.int32) if ranking else None
         U_rows, I_rows = _kernels.feature_csr(U), _kernels.feature_csr(I)
+        # I = [item_features | own vectors]: the side-feature columns come first.
+        n_side_features = 0 if item_features is None else int(item_features.shape[1])
         self.history_ = []
         progress = None
         if self.verbose:
@@ -235,7 +237,7 @@ class FeatureMF(Recommender):
                     mu=float(self.global_mean_), loss=self.loss, lr=float(self.lr), reg=float(self.reg),
                     reg_bias=float(self.reg_bias), adagrad=self.lr_schedule == "adagrad", biased=bool(self.biased),
                     max_sampled=int(self.max_sampled), seed=self.seed_, epoch=epoch, n_threads=self._n_threads,
-                    refresh=int(self._warp_refresh))
+                    refresh=int(self._warp_refresh), shared_item_features=n_side_features)
                 row = {"epoch": epoch, "seconds": time.perf_counter() - start,
                        ("train_loss" if ranking else "train_rmse"):
                            total / max(R.nnz, 1) if ranking else float(np.sqrt(total / max(R.nnz, 1)))}
