@@ -86,7 +86,6 @@ class PrivateRows {
       acc_[t] = base_acc_;
     }
   }
-  int32_t end() const { return static_cast<int32_t>(n_); }
   void attach(FeatureMfArgs& a, int tid) {
     if (n_ == 0) return;
     a.item_private_end = static_cast<int32_t>(n_);
