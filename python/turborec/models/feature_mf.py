@@ -103,7 +103,9 @@ class FeatureMF(Recommender):
         Embeddings start as N(0, init_std^2); biases at 0.
     n_threads : int
         0 = all cores. Hogwild: threads update shared rows without locks, so only ``n_threads=1``
-        gives bit-identical models for a seed.
+        gives bit-identical models for a seed. The item side features' rows (genres, tags: few
+        rows that most samples write) are the exception: each thread updates its own copy and the
+        copies' changes are added up every 8,192 samples per thread.
     seed : int or None
 
     ``fit(R, item_features=None, user_features=None)`` takes :class:`turborec.features.Features`
