@@ -195,6 +195,27 @@ def test_similarity_of_large_power_law_matrix_matches_brute_force_rows(rng):
         np.testing.assert_allclose(got[0, : exp_ids.size], cos[exp_ids], rtol=1e-5)
 
 
+def test_weighted_rows_reaching_most_candidates_keep_every_best_score(rng):
+    """Rows dense enough for the full scan and with far more candidates than the selector's buffer,
+    so the threshold rises and the scan's per-block scale bound decides which slots it reads: with
+    weighted values the norms, and so the scales, are out of order inside a block. Every level and
+    thread count against the dense reference; a bound that drops one real candidate shifts the scores."""
+    n_items, n_users = 1500, 400
+    pop = 1.0 / (np.arange(n_items) + 30.0)
+    cells = np.unique(rng.integers(0, n_users, 60000) * n_items + rng.choice(n_items, 60000, p=pop / pop.sum()))
+    values = rng.lognormal(0.0, 1.0, cells.size).astype(np.float32)  # norms spread over a wide range
+    X = sp.csr_matrix((values, (cells % n_items, cells // n_items)), shape=(n_items, n_users))
+    scores, candidate = similarity_reference(X, metric="cosine")
+    exp_ids, exp = best_first(scores, candidate, 5)
+    assert (candidate.sum(1) > 600).mean() > 0.5  # most rows overflow the 512-slot buffer
+    for level in turborec.supported_simd_levels():
+        with turborec.simd_level(level):
+            for t in (1, 2):
+                ids, got = neighbours(topk_similarity(X, 5, n_threads=t), np.arange(n_items), k=5)
+                np.testing.assert_allclose(got, exp, rtol=1e-5, err_msg=f"{level}, {t} threads")
+                np.testing.assert_array_equal(ids, exp_ids, err_msg=f"{level}, {t} threads")
+
+
 @pytest.mark.parametrize("n", [2, 17, 63, 64, 200])
 @pytest.mark.parametrize("value", [-1.0, -2.5, 3.0])
 def test_untouched_candidates_are_never_neighbours(n, value):

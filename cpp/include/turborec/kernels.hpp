@@ -12,6 +12,7 @@ namespace turborec {
 
 // Accumulator slots per mark in KernelTable::scan_marked.
 constexpr int64_t kAccBlock = 16;
+constexpr int64_t kScaleBlock = 64;  // slots per entry of scan_dense's scale bound
 
 // Most queries one dot_topk call may take (its per-query cursors live on the stack).
 constexpr int64_t kDotMaxQueries = 1024;
@@ -132,9 +133,12 @@ struct KernelTable {
   // The same for a row that touched most slots and was accumulated without marks: every slot of
   // [0, end) is visited, from end - 1 down, a vector compare per W slots and no mark to consult.
   // Returns the end of the part still to visit (0 when done) when *count could exceed cap.
-  int64_t (*scan_dense)(float* acc, int64_t end, const float* scale, const uint8_t* skip, const int32_t* id_map,
-                        float threshold, float* out_s, int32_t* out_id, int64_t cap, int64_t* count,
-                        bool* nan_seen);
+  // `bound` (optional, with a non-negative scale) holds 1 / max(scale) per kScaleBlock slots: once
+  // the threshold is positive, a step whose sums all fall below threshold * bound needs no scale
+  // read (a third of the scan's bytes).
+  int64_t (*scan_dense)(float* acc, int64_t end, const float* scale, const float* bound, const uint8_t* skip,
+                        const int32_t* id_map, float threshold, float* out_s, int32_t* out_id, int64_t cap,
+                        int64_t* count, bool* nan_seen);
 
   // ---- fused dot-product top-k ------------------------------------------------------------------
   int dot_mr;  // queries per micro-tile

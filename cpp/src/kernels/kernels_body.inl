@@ -134,9 +134,15 @@ int64_t scan_marked(float* acc, uint8_t* marks, int64_t block, int64_t n, const 
   return block;
 }
 
-int64_t scan_dense(float* acc, int64_t end, const float* scale, const uint8_t* skip, const int32_t* id_map,
-                   float threshold, float* out_s, int32_t* out_id, int64_t cap, int64_t* count, bool* nan_seen) {
+int64_t scan_dense(float* acc, int64_t end, const float* scale, const float* bound, const uint8_t* skip,
+                   const int32_t* id_map, float threshold, float* out_s, int32_t* out_id, int64_t cap, int64_t* count,
+                   bool* nan_seen) {
   constexpr int U = 4;  // vectors per step: one branch per U * W slots
+  static_assert(kScaleBlock % (U * W) == 0, "a step must lie inside one bound block");
+  // Rounding margin: s * scale can round up to the threshold while s sits a few ulps under
+  // threshold / max(scale); such a step still takes the exact path.
+  const bool bounded = scale && bound && threshold > 0.0f;
+  const float margin = threshold * (1.0f - 1e-5f);
   const vf neg_zero = vset1(-0.0f);
   const vf t = vset1(threshold);
   int64_t c = *count;
@@ -160,12 +166,28 @@ int64_t scan_dense(float* acc, int64_t end, const float* scale, const uint8_t* s
     const int64_t j0 = j - U * W;
     vf a[U];
     uint64_t mask = 0;
-    for (int u = 0; u < U; ++u) {
-      a[u] = vload(acc + j0 + u * W);
-      const uint64_t touched = vmask_touched(a[u]);
-      vstore(acc + j0 + u * W, neg_zero);
-      if (scale) a[u] = vmul(a[u], vload(scale + j0 + u * W));
-      mask |= (touched & vmask_not_less(a[u], t)) << (u * W);
+    if (bounded) {  // untouched slots hold -0.0, under any positive bound
+      const vf tb = vset1(margin * bound[j0 / kScaleBlock]);
+      for (int u = 0; u < U; ++u) {
+        a[u] = vload(acc + j0 + u * W);
+        vstore(acc + j0 + u * W, neg_zero);
+        mask |= static_cast<uint64_t>(vmask_not_less(a[u], tb));
+      }
+      if (!mask) continue;
+      mask = 0;
+      for (int u = 0; u < U; ++u) {
+        const uint64_t touched = vmask_touched(a[u]);
+        a[u] = vmul(a[u], vload(scale + j0 + u * W));
+        mask |= (touched & vmask_not_less(a[u], t)) << (u * W);
+      }
+    } else {
+      for (int u = 0; u < U; ++u) {
+        a[u] = vload(acc + j0 + u * W);
+        const uint64_t touched = vmask_touched(a[u]);
+        vstore(acc + j0 + u * W, neg_zero);
+        if (scale) a[u] = vmul(a[u], vload(scale + j0 + u * W));
+        mask |= (touched & vmask_not_less(a[u], t)) << (u * W);
+      }
     }
     if (!mask) continue;
     for (int u = 0; u < U; ++u) vstore(buf + u * W, a[u]);
