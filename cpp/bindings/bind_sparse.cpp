@@ -151,7 +151,7 @@ void bind_sparse(py::module_& m) {
       .def_property_readonly("pattern_only", [](const ProductOperand& op) { return op.pattern_only; })
       .def_property_readonly("nbytes", [](const ProductOperand& op) {
         return op.b.indptr.size() * 8 + op.b.indices.size() * 4 + op.b.data.size() * 4 + op.to_new.size() * 8 +
-               op.scale.size() * 4;
+               (op.scale.size() + op.scale_bound.size()) * 4;
       });
   m.def("sparse_topk", &sparse_topk_binding, py::arg("a"), py::arg("y"), py::arg("exclude"), py::arg("k"),
         py::arg("jaccard"), py::arg("min_support"), py::arg("shrinkage"), py::arg("threshold"),

@@ -138,7 +138,6 @@ struct Context {
   float min_score;
   std::vector<uint8_t> base_skip;  // by new id
   std::vector<float> y_sizes;      // jaccard, by new id
-  std::vector<float> scale_bound;  // 1 / max(scale) per kScaleBlock new ids; empty unless scale >= 0
 
   void prefetch_row(int64_t f) const {
     const CsrMatrix& b = y.b;
@@ -188,7 +187,7 @@ struct Context {
     const float* scale = y.scale.empty() ? nullptr : y.scale.data();
     if (dense) {
       for (int64_t end = y.n_y(); end > 0;) {
-        end = K.scan_dense(sc.acc.data(), end, scale, scale_bound.empty() ? nullptr : scale_bound.data(),
+        end = K.scan_dense(sc.acc.data(), end, scale, y.scale_bound.empty() ? nullptr : y.scale_bound.data(),
                            sc.skip.data(), y.to_original.data(), sel.threshold,
                            sel.scores.data(), sel.ids.data(), sel.cap, &sel.count, &sel.nan_seen);
         if (end > 0) sel.reduce();
@@ -278,6 +277,16 @@ ProductOperand prepare_operand(const CsrView<Ptr>& y, const float* scale, int n_
     op.scale.resize(static_cast<size_t>(n_y));
     for (int64_t t = 0; t < n_y; ++t) op.scale[t] = (scale ? scale[op.to_original[t]] : 1.0f) * value;
   }
+  // Cosine's scale (1 / norm) rises along the new ids, popular candidates first, so a block's
+  // maximum is close to each of its slots' scale and the bound skips most of the scan's scale reads.
+  if (!op.scale.empty() && std::all_of(op.scale.begin(), op.scale.end(), [](float v) { return v >= 0.0f; })) {
+    op.scale_bound.resize(static_cast<size_t>((n_y + kScaleBlock - 1) / kScaleBlock));
+    for (size_t b = 0; b < op.scale_bound.size(); ++b) {
+      const int64_t lo = static_cast<int64_t>(b) * kScaleBlock, hi = std::min(n_y, lo + kScaleBlock);
+      const float top = *std::max_element(op.scale.begin() + lo, op.scale.begin() + hi);
+      op.scale_bound[b] = 1.0f / top;  // +inf for an all-zero block: nothing there can pass
+    }
+  }
   return op;
 }
 
@@ -293,20 +302,10 @@ void sparse_product_topk(const CsrView<Ptr>& a, const ProductOperand& y, const C
   if (exclude) require_canonical(*exclude, "exclude", n_threads);
   const int64_t n_y = y.n_y();
   Context<Ptr> ctx{a, y, exclude, o, kernels(),
-                   o.has_threshold ? o.threshold : -std::numeric_limits<float>::infinity(), {}, {}, {}};
+                   o.has_threshold ? o.threshold : -std::numeric_limits<float>::infinity(), {}, {}};
   ctx.base_skip.assign(static_cast<size_t>(n_y), 0);
   if (o.candidates)
     for (int64_t t = 0; t < n_y; ++t) ctx.base_skip[t] = o.candidates[y.to_original[t]] ? 0 : 1;
-  // Cosine's scale (1 / norm) rises along the new ids, popular candidates first, so a block's
-  // maximum is close to each of its slots' scale and the bound skips most of the scan's scale reads.
-  if (!y.scale.empty() && std::all_of(y.scale.begin(), y.scale.end(), [](float v) { return v >= 0.0f; })) {
-    ctx.scale_bound.resize(static_cast<size_t>((n_y + kScaleBlock - 1) / kScaleBlock));
-    for (size_t b = 0; b < ctx.scale_bound.size(); ++b) {
-      const int64_t lo = static_cast<int64_t>(b) * kScaleBlock, hi = std::min(n_y, lo + kScaleBlock);
-      const float top = *std::max_element(y.scale.begin() + lo, y.scale.begin() + hi);
-      ctx.scale_bound[b] = 1.0f / top;  // +inf for an all-zero block: nothing there can pass
-    }
-  }
   if (o.jaccard) {
     ctx.y_sizes.resize(static_cast<size_t>(n_y));
     for (int64_t t = 0; t < n_y; ++t) ctx.y_sizes[t] = o.y_sizes[y.to_original[t]];

@@ -24,6 +24,7 @@ struct ProductOperand {
   std::vector<int32_t> to_original;  // new id -> candidate id
   std::vector<int32_t> to_new;       // candidate id -> new id
   std::vector<float> scale;          // by new id; empty when all ones
+  std::vector<float> scale_bound;    // 1 / max(scale) per kScaleBlock new ids; empty unless scale >= 0
   int64_t n_y() const { return b.n_cols; }
 };
 
